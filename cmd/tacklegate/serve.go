@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tacklegate/tacklegate/adapters/redis"
+	"github.com/tacklegate/tacklegate/adapters/store"
+	"github.com/tacklegate/tacklegate/config"
+	"github.com/tacklegate/tacklegate/gateway"
+	"github.com/tacklegate/tacklegate/rental"
+)
+
+func cmdServe(ctx context.Context, e env, args []string) int {
+	fs := newFlags(e, "serve", "serve [--config FILE] [--print-config]",
+		"Runs the gateway. Settings come from TACKLEGATE_* variables, on top of the YAML file given with --config.\n"+
+			"A channel (mini-program, WeCom, WeChat Pay) whose settings are absent is switched off with a warning.")
+	cfgPath := fs.String("config", "", "YAML file with settings (keys: http_addr, database_url, …)")
+	printCfg := fs.Bool("print-config", false, "print the effective configuration, secrets redacted, and exit")
+	if code, done := parseFlags(fs, e, args); done {
+		return code
+	}
+	cfg, ok := loadConfig(e, *cfgPath, e.getenv)
+	if !ok {
+		return exitUsage
+	}
+	if *printCfg {
+		fmt.Fprintln(e.stdout, strings.Join(cfg.Redacted(), "\n"))
+		return exitOK
+	}
+	return serve(ctx, e, cfg, serveHooks{})
+}
+
+// serveHooks let demo add to what serve runs.
+type serveHooks struct {
+	// started is called once the gateway answers, with its base URL.
+	started func(baseURL string, db *store.DB)
+}
+
+// serve runs the gateway until ctx is cancelled (SIGINT/SIGTERM), then stops
+// accepting, drains in-flight requests within the shutdown timeout and closes
+// the database.
+func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int {
+	logger := newLogger(cfg, e.stderr)
+	version, revision, _ := buildInfo()
+
+	// Listen before touching any file, so a taken port is reported before
+	// anything is written.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return listenFailed(e, cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
+
+	app, err := openApp(ctx, cfg, logger, true)
+	if err != nil {
+		return fail(e, "cannot start", err)
+	}
+	defer app.close()
+
+	reg := prometheus.NewRegistry()
+	gateway.RegisterRuntimeMetrics(reg)
+	srv := gateway.New(gateway.Options{
+		Logger:       logger,
+		BodyLimit:    cfg.BodyLimit,
+		ReadTimeout:  cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout,
+		Checks:       app.checks(),
+		Channels:     cfg.Channels(),
+		Registry:     reg,
+		Version:      version + " " + revision,
+	})
+
+	if off := cfg.DisabledChannels(); len(off) > 0 {
+		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	logger.Info("tacklegate is serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "database", app.db.Dialect, "version", version, "revision", revision)
+	if hooks.started != nil {
+		hooks.started(base, app.db)
+	}
+
+	select {
+	case err := <-served:
+		if err != nil {
+			return fail(e, "serving stopped", err)
+		}
+		return exitOK
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Error("shutdown did not finish cleanly", "error", err)
+		return exitFail
+	}
+	<-served
+	logger.Info("stopped")
+	return exitOK
+}
+
+func listenFailed(e env, addr string, err error) int {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		_, port, _ := net.SplitHostPort(addr)
+		fmt.Fprintf(e.stderr, "tacklegate: cannot listen on %s: port %s is already taken by another program.\n"+
+			"Stop that program, or choose another port, e.g. TACKLEGATE_HTTP_ADDR=:%s\n", addr, port, suggestPort(port))
+		return exitFail
+	}
+	fmt.Fprintf(e.stderr, "tacklegate: cannot listen on %s (TACKLEGATE_HTTP_ADDR): %v\n", addr, err)
+	return exitFail
+}
+
+func suggestPort(port string) string {
+	var n int
+	fmt.Sscan(port, &n) //nolint:errcheck // validated by config
+	if n <= 0 || n >= 65535 {
+		return "8081"
+	}
+	return fmt.Sprint(n + 1)
+}
+
+// app holds what the gateway runs on: the database and, when configured,
+// Redis.
+type app struct {
+	db    *store.DB
+	redis *redis.Client
+}
+
+// openApp opens the database (applying migrations if allowed), checks the
+// data key and connects to Redis.
+func openApp(ctx context.Context, cfg config.Config, logger *slog.Logger, migrate bool) (*app, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: logger, CreateDir: true})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{db: db}
+	if migrate && cfg.AutoMigrate {
+		if _, err := db.Migrate(ctx); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	if n, err := db.Pending(ctx); err != nil {
+		a.close()
+		return nil, err
+	} else if n > 0 {
+		a.close()
+		return nil, rental.Errorf("openApp", rental.KindUnavailable,
+			"the database schema is %d migration(s) behind; run `tacklegate migrate up` (TACKLEGATE_AUTO_MIGRATE is off)", n)
+	}
+	key := cfg.DataKey
+	if len(key) == 0 {
+		if key, err = dataKeyFile(cfg, logger); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	if err := db.CheckDataKey(ctx, key); err != nil {
+		a.close()
+		return nil, err
+	}
+	if cfg.RedisURL != "" {
+		if a.redis, err = redis.Open(ctx, cfg.RedisURL); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *app) checks() map[string]gateway.Check {
+	checks := map[string]gateway.Check{
+		"database": func(ctx context.Context) error {
+			if err := a.db.Ping(ctx); err != nil {
+				return err
+			}
+			if n, err := a.db.Pending(ctx); err != nil {
+				return err
+			} else if n > 0 {
+				return fmt.Errorf("%d migration(s) pending", n)
+			}
+			return nil
+		},
+	}
+	if a.redis != nil {
+		checks["redis"] = a.redis.Ping
+	}
+	return checks
+}
+
+func (a *app) close() {
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	a.db.Close()
+}
+
+// dataKeyFile reads the data key from data.key beside the SQLite database (or
+// ./data/data.key with PostgreSQL), creating it on first start. Setting
+// TACKLEGATE_DATA_KEY is better in production: the key then lives with the
+// other secrets, apart from the data it protects.
+func dataKeyFile(cfg config.Config, logger *slog.Logger) ([]byte, error) {
+	const op = "dataKeyFile"
+	dir := "./data"
+	if driver, dsn, _ := config.ParseDatabaseURL(cfg.DatabaseURL); driver == store.SQLite && dsn != ":memory:" {
+		dir = filepath.Dir(dsn)
+	}
+	path := filepath.Join(dir, "data.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(key) != 32 {
+			return nil, rental.Errorf(op, rental.KindInvalid, "%s does not hold a base64 32-byte key; restore it from your backup or set TACKLEGATE_DATA_KEY", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, rental.Wrap(op, rental.KindUnavailable, "cannot read "+path, err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key) //nolint:errcheck // crypto/rand never fails on Linux
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, rental.Wrap(op, rental.KindUnavailable, "cannot create "+dir, err)
+	}
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, rental.Wrap(op, rental.KindUnavailable, "cannot write "+path, err)
+	}
+	logger.Warn("TACKLEGATE_DATA_KEY is not set: generated a data key; back it up, evidence cannot be read without it", "file", path)
+	return key, nil
+}
+
+func cmdMigrate(ctx context.Context, e env, args []string) int {
+	fs := newFlags(e, "migrate", "migrate [--config FILE] up|status",
+		"up applies every pending schema migration; status lists them with the time each was applied.")
+	cfgPath := fs.String("config", "", "YAML file with settings")
+	if code, done := parseFlags(fs, e, args); done {
+		return code
+	}
+	if fs.NArg() != 1 || (fs.Arg(0) != "up" && fs.Arg(0) != "status") {
+		fmt.Fprintln(e.stderr, "tacklegate migrate: say up or status")
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, ok := loadConfig(e, *cfgPath, e.getenv)
+	if !ok {
+		return exitUsage
+	}
+	logger := newLogger(cfg, e.stderr)
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: logger, CreateDir: fs.Arg(0) == "up"})
+	if err != nil {
+		return fail(e, "migrate", err)
+	}
+	defer db.Close()
+	if fs.Arg(0) == "up" {
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			return fail(e, "migrate up", err)
+		}
+		if len(applied) == 0 {
+			fmt.Fprintln(e.stdout, "the schema is up to date")
+		}
+		for _, m := range applied {
+			fmt.Fprintf(e.stdout, "applied %05d %s\n", m.Version, m.Name)
+		}
+		return exitOK
+	}
+	st, err := db.Status(ctx)
+	if err != nil {
+		return fail(e, "migrate status", err)
+	}
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	fmt.Fprintf(e.stdout, "%-8s %-8s %-28s %s\n", "VERSION", "STATE", "APPLIED AT (Asia/Shanghai)", "NAME")
+	for _, m := range st {
+		state, at := "pending", "-"
+		if m.Applied {
+			state, at = "applied", m.AppliedAt.In(shanghai).Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(e.stdout, "%-8d %-8s %-28s %s\n", m.Version, state, at, m.Name)
+	}
+	return exitOK
+}

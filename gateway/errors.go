@@ -1,0 +1,131 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tacklegate/tacklegate/rental"
+)
+
+// This file is the only place that turns errors into HTTP responses.
+// Handlers return errors; nothing else writes an error body.
+
+// statusByKind maps each domain error kind to its HTTP status.
+var statusByKind = map[rental.Kind]int{
+	rental.KindInvalid:      fiber.StatusBadRequest,
+	rental.KindUnauthorized: fiber.StatusUnauthorized,
+	rental.KindForbidden:    fiber.StatusForbidden,
+	rental.KindNotFound:     fiber.StatusNotFound,
+	rental.KindConflict:     fiber.StatusConflict,
+	rental.KindUnavailable:  fiber.StatusServiceUnavailable,
+	rental.KindUpstream:     fiber.StatusBadGateway,
+	rental.KindInternal:     fiber.StatusInternalServerError,
+}
+
+// genericMessage is shown when an error carries no user-safe message.
+var genericMessage = map[rental.Kind]string{
+	rental.KindInvalid:      "请求无效 (invalid request)",
+	rental.KindUnauthorized: "请先登录 (authentication required)",
+	rental.KindForbidden:    "没有权限 (not allowed for your role)",
+	rental.KindNotFound:     "找不到 (not found)",
+	rental.KindConflict:     "当前状态不允许此操作 (conflicts with the current state)",
+	rental.KindUnavailable:  "服务暂时不可用，请稍后再试 (temporarily unavailable, try again later)",
+	rental.KindUpstream:     "微信服务暂时不可用，请稍后再试 (WeChat did not answer, try again later)",
+	rental.KindInternal:     "服务器出错了，我们会尽快处理 (internal error)",
+}
+
+// fiberCodes covers errors fiber and fasthttp raise themselves.
+var fiberCodes = map[int]struct{ code, message string }{
+	fiber.StatusBadRequest:                  {"invalid", "请求格式错误 (malformed request)"},
+	fiber.StatusNotFound:                    {"not_found", "请求的地址不存在 (no such route)"},
+	fiber.StatusMethodNotAllowed:            {"method_not_allowed", "此地址不支持该请求方法 (method not allowed)"},
+	fiber.StatusRequestTimeout:              {"timeout", "请求超时 (request timed out)"},
+	fiber.StatusRequestEntityTooLarge:       {"payload_too_large", "请求内容过大 (request body too large)"},
+	fiber.StatusRequestHeaderFieldsTooLarge: {"headers_too_large", "请求头过大 (request headers too large)"},
+	fiber.StatusTooManyRequests:             {"rate_limited", "请求太频繁，请稍后再试 (too many requests)"},
+	fiber.StatusUnsupportedMediaType:        {"unsupported_media_type", "不支持的内容类型 (unsupported content type)"},
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// classify decides status, code and user-facing message for err.
+func classify(err error) (status int, code, message string) {
+	var re *rental.Error
+	if errors.As(err, &re) {
+		kind := rental.ErrorKind(err)
+		status = statusByKind[kind]
+		if status == 0 {
+			status, kind = fiber.StatusInternalServerError, rental.KindInternal
+		}
+		message = rental.ErrorMessage(err)
+		if message == "" || kind == rental.KindInternal {
+			// An internal error's message may describe internals: never show it.
+			message = genericMessage[kind]
+		}
+		return status, string(kind), message
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		if known, ok := fiberCodes[fe.Code]; ok {
+			return fe.Code, known.code, known.message
+		}
+		if fe.Code >= 400 && fe.Code < 500 {
+			return fe.Code, "invalid", genericMessage[rental.KindInvalid]
+		}
+	}
+	return fiber.StatusInternalServerError, string(rental.KindInternal), genericMessage[rental.KindInternal]
+}
+
+// writeError answers the request with the JSON error for err and remembers
+// err so the access log can record it once.
+func writeError(c *fiber.Ctx, err error) {
+	status, code, message := classify(err)
+	c.Locals(localsError, err)
+	c.Status(status)
+	if jerr := c.JSON(errorBody{Error: errorDetail{Code: code, Message: message}}); jerr != nil {
+		c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+		c.SendString(code) //nolint:errcheck // nothing left to do if even this fails
+	}
+}
+
+// panicError carries a recovered panic with the stack where it happened.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+// recoverPanics turns a panic in a handler into an internal error, so it is
+// answered with the JSON 500 and logged once, with its stack, by the access log.
+func recoverPanics(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			err = &rental.Error{Op: "gateway.handler", Kind: rental.KindInternal, Err: &panicError{value: r, stack: buf}}
+		}
+	}()
+	return c.Next()
+}
+
+// logAttrsForError adds what a log line needs to understand err.
+func logAttrsForError(err error) []slog.Attr {
+	attrs := []slog.Attr{slog.String("error", err.Error())}
+	var p *panicError
+	if errors.As(err, &p) {
+		attrs = append(attrs, slog.String("stack", string(p.stack)))
+	}
+	return attrs
+}
