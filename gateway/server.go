@@ -33,6 +33,8 @@ type Options struct {
 	// Registry receives the gateway's metrics; /metrics serves it.
 	Registry *prometheus.Registry
 	Version  string
+	// Callbacks, when set, mounts /callbacks/wechat and /callbacks/wecom.
+	Callbacks *Callbacks
 }
 
 // Server is the gateway.
@@ -78,6 +80,9 @@ func (s *Server) routes() {
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
+	if s.opts.Callbacks != nil {
+		s.mountCallbacks(s.opts.Callbacks)
+	}
 }
 
 // App exposes the fiber app so later packages can mount routes and tests can

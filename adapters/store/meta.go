@@ -54,12 +54,35 @@ func DataKeyFingerprint(key []byte) string {
 	return hex.EncodeToString(m.Sum(nil))[:32]
 }
 
-// CheckDataKey makes sure the database's evidence is read and written with one
-// key: the first start records the key's fingerprint; a later start with a
-// different key is refused, because everything it encrypted would be
-// unreadable with the key the rest was written with.
-func (db *DB) CheckDataKey(ctx context.Context, key []byte) error {
-	const op = "store.CheckDataKey"
+// UseDataKey installs the key that seals evidence at rest, after making sure
+// the database's evidence is read and written with one key: the first start
+// records the key's fingerprint; a later start with a different key is
+// refused, because everything it encrypted would be unreadable with the key
+// the rest was written with.
+func (db *DB) UseDataKey(ctx context.Context, key []byte) error {
+	const op = "store.UseDataKey"
+	s, err := newSealer(key)
+	if err != nil {
+		return rental.Wrap(op, rental.KindInvalid, "TACKLEGATE_DATA_KEY must be 32 bytes", err)
+	}
+	if err := db.checkFingerprint(ctx, key); err != nil {
+		return err
+	}
+	db.sealer = s
+	return nil
+}
+
+// sealerFor returns the installed sealer; storing evidence without one would
+// be storing it in clear, so it is an error, not a fallback.
+func (db *DB) sealerFor(op string) (*sealer, error) {
+	if db.sealer == nil {
+		return nil, rental.Errorf(op, rental.KindInternal, "no data key installed (call UseDataKey)")
+	}
+	return db.sealer, nil
+}
+
+func (db *DB) checkFingerprint(ctx context.Context, key []byte) error {
+	const op = "store.UseDataKey"
 	fp := DataKeyFingerprint(key)
 	stored, ok, err := db.Meta(ctx, dataKeyMeta)
 	if err != nil {

@@ -47,6 +47,7 @@ type DB struct {
 	SQL     *sql.DB
 	Dialect string
 	logger  *slog.Logger
+	sealer  *sealer // set by UseDataKey
 }
 
 // Options tune Open.

@@ -120,14 +120,14 @@ func TestMetaAndDataKey(t *testing.T) {
 			}
 
 			key := []byte("0123456789abcdef0123456789abcdef")
-			if err := db.CheckDataKey(ctx, key); err != nil {
-				t.Fatalf("first CheckDataKey: %v", err)
+			if err := db.UseDataKey(ctx, key); err != nil {
+				t.Fatalf("first UseDataKey: %v", err)
 			}
-			if err := db.CheckDataKey(ctx, key); err != nil {
+			if err := db.UseDataKey(ctx, key); err != nil {
 				t.Fatalf("same key again: %v", err)
 			}
 			other := []byte("fedcba9876543210fedcba9876543210")
-			err := db.CheckDataKey(ctx, other)
+			err := db.UseDataKey(ctx, other)
 			if rental.ErrorKind(err) != rental.KindInvalid || !strings.Contains(err.Error(), "TACKLEGATE_DATA_KEY") {
 				t.Fatalf("other key: got %v, want an invalid error naming TACKLEGATE_DATA_KEY", err)
 			}

@@ -187,6 +187,9 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "GET /readyz HTTP/1.1\r\nHost: x\r\n")
+	// Let the server read the first bytes: until then the connection is
+	// idle and may rightly be closed.
+	time.Sleep(150 * time.Millisecond)
 	stopped := make(chan int, 1)
 	go func() { stopped <- r.stop() }()
 	time.Sleep(200 * time.Millisecond)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tacklegate/tacklegate/adapters/redis"
 	"github.com/tacklegate/tacklegate/adapters/store"
+	"github.com/tacklegate/tacklegate/adapters/wechat/msgcrypt"
 	"github.com/tacklegate/tacklegate/config"
 	"github.com/tacklegate/tacklegate/gateway"
 	"github.com/tacklegate/tacklegate/rental"
@@ -70,6 +71,10 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	}
 	defer app.close()
 
+	callbacks, err := buildCallbacks(cfg, app.db)
+	if err != nil {
+		return fail(e, "cannot start", err)
+	}
 	reg := prometheus.NewRegistry()
 	gateway.RegisterRuntimeMetrics(reg)
 	srv := gateway.New(gateway.Options{
@@ -81,6 +86,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		Channels:     cfg.Channels(),
 		Registry:     reg,
 		Version:      version + " " + revision,
+		Callbacks:    callbacks,
 	})
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
@@ -112,6 +118,24 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	<-served
 	logger.Info("stopped")
 	return exitOK
+}
+
+// buildCallbacks sets up callback verification for the channels whose push
+// settings are present.
+func buildCallbacks(cfg config.Config, db *store.DB) (*gateway.Callbacks, error) {
+	cb := &gateway.Callbacks{MaxSkew: cfg.CallbackMaxSkew, Inbound: db, WeComCorpID: cfg.WeCom.CorpID, WeComAgentID: cfg.WeCom.AgentID}
+	var err error
+	if cfg.WeChat.Enabled() && cfg.WeChat.Token != "" {
+		if cb.WeChat, err = msgcrypt.New(cfg.WeChat.Token, cfg.WeChat.AESKey, cfg.WeChat.AppID); err != nil {
+			return nil, rental.Wrap("buildCallbacks", rental.KindInvalid, "TACKLEGATE_WECHAT_AES_KEY is not usable", err)
+		}
+	}
+	if cfg.WeCom.Enabled() {
+		if cb.WeCom, err = msgcrypt.New(cfg.WeCom.Token, cfg.WeCom.AESKey, cfg.WeCom.CorpID); err != nil {
+			return nil, rental.Wrap("buildCallbacks", rental.KindInvalid, "TACKLEGATE_WECOM_AES_KEY is not usable", err)
+		}
+	}
+	return cb, nil
 }
 
 func listenFailed(e env, addr string, err error) int {
@@ -170,7 +194,7 @@ func openApp(ctx context.Context, cfg config.Config, logger *slog.Logger, migrat
 			return nil, err
 		}
 	}
-	if err := db.CheckDataKey(ctx, key); err != nil {
+	if err := db.UseDataKey(ctx, key); err != nil {
 		a.close()
 		return nil, err
 	}
