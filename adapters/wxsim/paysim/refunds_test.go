@@ -187,8 +187,20 @@ func TestRefundAbnormal(t *testing.T) {
 	if q, _ := e.client.QueryRefund(ctx, "R050001"); q.Status != wechatpay.RefundStatusAbnormal {
 		t.Fatalf("status = %s", q.Status)
 	}
-	waitFor(t, "REFUND.ABNORMAL", func() bool { return len(e.recv.notifications()) == 2 })
-	if n := e.recv.notifications()[1]; n.EventType != wechatpay.EventRefundAbnormal || n.Refund.RefundStatus != "ABNORMAL" {
-		t.Fatalf("notification = %+v", n)
+	// Look the refund event up rather than assume its position: the payment
+	// notification may legitimately arrive twice (a delivery whose answer
+	// was lost is retried, as WeChat Pay does).
+	var abnormal *wechatpay.Notification
+	waitFor(t, "REFUND.ABNORMAL", func() bool {
+		for _, n := range e.recv.notifications() {
+			if n.EventType == wechatpay.EventRefundAbnormal {
+				abnormal = n
+				return true
+			}
+		}
+		return false
+	})
+	if abnormal.Refund == nil || abnormal.Refund.RefundStatus != "ABNORMAL" || abnormal.Refund.OutRefundNo != "R050001" {
+		t.Fatalf("notification = %+v", abnormal)
 	}
 }
