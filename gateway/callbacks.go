@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tacklegate/tacklegate/adapters/wechat"
 	"github.com/tacklegate/tacklegate/adapters/wechat/msgcrypt"
+	"github.com/tacklegate/tacklegate/adapters/wechatpay"
 	"github.com/tacklegate/tacklegate/adapters/wecom"
 	"github.com/tacklegate/tacklegate/rental"
 )
@@ -29,6 +31,14 @@ type Callbacks struct {
 	MaxSkew time.Duration
 	Inbound rental.InboundStore
 	Now     func() time.Time
+	// Pay verifies WeChat Pay notifications; nil when WeChat Pay is off.
+	Pay PayNotifications
+}
+
+// PayNotifications authenticates and decrypts WeChat Pay notifications
+// (adapters/wechatpay.Client).
+type PayNotifications interface {
+	ParseNotification(h http.Header, body []byte) (*wechatpay.Notification, error)
 }
 
 // callbackParams are the signed query parameters of a push.
@@ -97,6 +107,45 @@ func (s *Server) mountCallbacks(cb *Callbacks) {
 	s.app.Post("/callbacks/wechat", func(c *fiber.Ctx) error { return wechatPush(c, cb, seen) })
 	s.app.Get("/callbacks/wecom", func(c *fiber.Ctx) error { return wecomVerify(c, cb) })
 	s.app.Post("/callbacks/wecom", func(c *fiber.Ctx) error { return wecomPush(c, cb, seen) })
+	s.app.Post("/callbacks/wechatpay", func(c *fiber.Ctx) error { return payNotify(c, cb) })
+}
+
+// payNotify verifies a WeChat Pay notification (signature and timestamp,
+// then AEAD decryption), stores it once by its id and answers 204. An order
+// we do not know is still acknowledged: the merchant account may serve other
+// apps, and a refusal would make WeChat Pay retry for a day. Matching it to
+// an order happens from the stored record.
+func payNotify(c *fiber.Ctx, cb *Callbacks) error {
+	const op = "callbacks.payNotify"
+	if cb.Pay == nil {
+		return rental.Errorf(op, rental.KindNotFound, "WeChat Pay is not configured (TACKLEGATE_WECHATPAY_*)")
+	}
+	if len(c.Body()) > callbackBodyLimit {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	h := http.Header{}
+	c.Request().Header.VisitAll(func(k, v []byte) { h.Add(string(k), string(v)) })
+	n, err := cb.Pay.ParseNotification(h, c.Body())
+	switch {
+	case errors.Is(err, wechatpay.ErrSignature):
+		return errNotFromWeChat(op, "bad WeChat Pay signature or timestamp")
+	case err != nil:
+		return errMalformedCallback(op, err)
+	}
+	in := &rental.Inbound{
+		Channel: rental.ChannelWeChatPay, DedupeKey: "notify:" + n.ID, Kind: n.EventType,
+		SentAt: n.CreateTime, Payload: n.Plaintext,
+	}
+	switch {
+	case n.Transaction != nil:
+		in.From, in.To = n.Transaction.OutTradeNo, n.Transaction.MchID
+	case n.Refund != nil:
+		in.From, in.To = n.Refund.OutTradeNo, n.Refund.MchID
+	}
+	if err := persist(c, cb, in); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // wechatVerify answers the mini-program console's URL check: a plain

@@ -21,6 +21,7 @@ import (
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/store/storetest"
 	"github.com/tacklegate/tacklegate/adapters/wechat/msgcrypt"
+	"github.com/tacklegate/tacklegate/adapters/wechatpay"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -390,5 +391,49 @@ func TestChannelsOff(t *testing.T) {
 				t.Errorf("%s %s: %d %s", method, path, resp.StatusCode, body)
 			}
 		}
+	}
+}
+
+// fakePay stands in for adapters/wechatpay.Client: it returns what the real
+// client returns for a forged, a garbled and a good notification.
+type fakePay struct{ err error }
+
+func (f fakePay) ParseNotification(h http.Header, body []byte) (*wechatpay.Notification, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	if h.Get("Wechatpay-Serial") == "" {
+		return nil, fmt.Errorf("no serial header: %w", wechatpay.ErrSignature)
+	}
+	return &wechatpay.Notification{ID: "EV-1", EventType: wechatpay.EventTransactionSuccess, CreateTime: time.Now(),
+		Plaintext: body, Transaction: &wechatpay.Transaction{OutTradeNo: "TG1", MchID: "1900000109"}}, nil
+}
+
+func TestPayNotifyAnswers(t *testing.T) {
+	tests := []struct {
+		name   string
+		pay    fakePay
+		status int
+		stored int64
+	}{
+		{"forged or stale", fakePay{err: fmt.Errorf("wechatpay: notification: %w", wechatpay.ErrSignature)}, 401, 0},
+		{"signed but undecryptable", fakePay{err: fmt.Errorf("x: %w", wechatpay.ErrUndecryptable)}, 400, 0},
+		{"verified", fakePay{}, 204, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newCallbackEnv(t, nil)
+			e.cb.Pay = tt.pay
+			for i := 0; i < 2; i++ { // the second delivery is a redelivery
+				req := httptest.NewRequest("POST", "/callbacks/wechatpay", strings.NewReader(`{"id":"EV-1"}`))
+				req.Header.Set("Wechatpay-Serial", "PUB_KEY_ID_1")
+				if resp, body := do(t, e.srv, req); resp.StatusCode != tt.status {
+					t.Fatalf("delivery %d: %d %s", i, resp.StatusCode, body)
+				}
+			}
+			if n := e.count(t, rental.ChannelWeChatPay); n != tt.stored {
+				t.Errorf("stored %d, want %d", n, tt.stored)
+			}
+		})
 	}
 }

@@ -39,6 +39,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the gateway from configuration", cmdServe},
 		{"demo", "run the gateway with a seeded shop, zero configuration", cmdDemo},
+		{"sim", "run only the simulator of WeChat, WeCom and WeChat Pay", cmdSim},
 		{"migrate", "apply or list schema migrations (migrate up|status)", cmdMigrate},
 		{"version", "print version and build information", cmdVersion},
 	}

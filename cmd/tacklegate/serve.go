@@ -19,6 +19,7 @@ import (
 	"github.com/tacklegate/tacklegate/adapters/redis"
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/wechat/msgcrypt"
+	"github.com/tacklegate/tacklegate/adapters/wechatpay"
 	"github.com/tacklegate/tacklegate/config"
 	"github.com/tacklegate/tacklegate/gateway"
 	"github.com/tacklegate/tacklegate/rental"
@@ -46,6 +47,8 @@ func cmdServe(ctx context.Context, e env, args []string) int {
 
 // serveHooks let demo add to what serve runs.
 type serveHooks struct {
+	// ln, when set, is the gateway's listener, opened by the caller.
+	ln net.Listener
 	// started is called once the gateway answers, with its base URL.
 	started func(baseURL string, db *store.DB)
 }
@@ -56,12 +59,19 @@ type serveHooks struct {
 func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int {
 	logger := newLogger(cfg, e.stderr)
 	version, revision, _ := buildInfo()
+	pay, err := newPayClient(cfg)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "tacklegate: invalid configuration:\n  "+rental.ErrorMessage(err))
+		return exitUsage
+	}
 
 	// Listen before touching any file, so a taken port is reported before
 	// anything is written.
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return listenFailed(e, cfg.HTTPAddr, err)
+	ln := hooks.ln
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return listenFailed(e, cfg.HTTPAddr, err)
+		}
 	}
 	defer ln.Close()
 
@@ -74,6 +84,9 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	callbacks, err := buildCallbacks(cfg, app.db)
 	if err != nil {
 		return fail(e, "cannot start", err)
+	}
+	if pay != nil {
+		callbacks.Pay = pay
 	}
 	reg := prometheus.NewRegistry()
 	gateway.RegisterRuntimeMetrics(reg)
@@ -136,6 +149,45 @@ func buildCallbacks(cfg config.Config, db *store.DB) (*gateway.Callbacks, error)
 		}
 	}
 	return cb, nil
+}
+
+// newPayClient reads the WeChat Pay key files and builds the client; nil when
+// WeChat Pay is off. Key problems are configuration errors naming the
+// variable.
+func newPayClient(cfg config.Config) (*wechatpay.Client, error) {
+	const op = "newPayClient"
+	p := cfg.WeChatPay
+	if !p.Enabled() {
+		return nil, nil
+	}
+	keyPEM, err := os.ReadFile(p.PrivateKeyFile)
+	if err != nil {
+		return nil, rental.Wrap(op, rental.KindInvalid, "TACKLEGATE_WECHATPAY_PRIVATE_KEY_FILE cannot be read: "+err.Error(), err)
+	}
+	key, err := wechatpay.LoadPrivateKey(keyPEM)
+	if err != nil {
+		return nil, rental.Wrap(op, rental.KindInvalid, "TACKLEGATE_WECHATPAY_PRIVATE_KEY_FILE "+err.Error(), err)
+	}
+	pubPEM, err := os.ReadFile(p.PlatformPublicKeyFile)
+	if err != nil {
+		return nil, rental.Wrap(op, rental.KindInvalid, "TACKLEGATE_WECHATPAY_PLATFORM_PUBLIC_KEY_FILE cannot be read: "+err.Error(), err)
+	}
+	pub, err := wechatpay.LoadPublicKey(pubPEM)
+	if err != nil {
+		return nil, rental.Wrap(op, rental.KindInvalid, "TACKLEGATE_WECHATPAY_PLATFORM_PUBLIC_KEY_FILE "+err.Error(), err)
+	}
+	skew := cfg.CallbackMaxSkew
+	if skew == 0 {
+		skew = -1 // TACKLEGATE_CALLBACK_MAX_SKEW=0 turns the check off; the client's 0 means its default
+	}
+	c, err := wechatpay.New(wechatpay.Config{
+		MchID: p.MchID, SerialNo: p.SerialNo, PrivateKey: key, APIv3Key: p.APIv3Key,
+		PlatformPublicKey: pub, PlatformSerial: p.PlatformSerial, BaseURL: p.APIBase, MaxSkew: skew,
+	})
+	if err != nil {
+		return nil, rental.Wrap(op, rental.KindInvalid, "TACKLEGATE_WECHATPAY_* settings: "+err.Error(), err)
+	}
+	return c, nil
 }
 
 func listenFailed(e env, addr string, err error) int {

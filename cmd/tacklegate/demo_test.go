@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	_ "github.com/glebarez/go-sqlite"
+
+	"github.com/tacklegate/tacklegate/adapters/wechatpay"
+	"github.com/tacklegate/tacklegate/adapters/wxsim"
+	"github.com/tacklegate/tacklegate/adapters/wxsim/paysim"
+)
+
+// postJSON calls the simulator's control API the way its /sim page does.
+func postJSON(t *testing.T, url string, in, out any) int {
+	t.Helper()
+	b, _ := json.Marshal(in)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(body, out); err != nil {
+			t.Fatalf("POST %s: %d %s", url, resp.StatusCode, body)
+		}
+	}
+	return resp.StatusCode
+}
+
+func countInbound(t *testing.T, dbFile, channel string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+dbFile+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM inbound WHERE channel = ?", channel).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDemoThroughSimulator plays the customer, the staff member and the
+// payer against the demo exactly as the /sim page does: every message goes
+// through the simulator's signed, encrypted callbacks into the gateway.
+func TestDemoThroughSimulator(t *testing.T) {
+	dir := t.TempDir()
+	dbFile := filepath.Join(dir, "demo.db")
+	r := start(t, map[string]string{"TACKLEGATE_DATABASE_URL": "sqlite://" + dbFile}, "demo")
+	m := regexp.MustCompile(`simulator\s+(http://\S+)/sim`).FindStringSubmatch(r.stdout.String())
+	if m == nil {
+		t.Fatalf("banner names no simulator:\n%s", r.stdout)
+	}
+	sim := m[1]
+
+	// Readiness shows every channel on.
+	_, _, body := get(t, r.base+"/readyz")
+	var ready struct{ Channels map[string]string }
+	json.Unmarshal(body, &ready) //nolint:errcheck
+	for _, ch := range []string{"wechat", "wecom", "wechatpay"} {
+		if ready.Channels[ch] != "on" {
+			t.Errorf("channel %s is %q in demo", ch, ready.Channels[ch])
+		}
+	}
+
+	// The consoles' URL checks pass, and a wrongly signed one is refused.
+	for _, target := range []string{"wechat", "wecom"} {
+		var v wxsim.VerifyResult
+		postJSON(t, sim+"/sim/api/verify/"+target, nil, &v)
+		if !v.OK || !v.BadSignatureRejected {
+			t.Errorf("URL verification %s: %+v", target, v)
+		}
+	}
+
+	// A customer writes text, a photo and a voice note; a staff member answers.
+	for _, msg := range []wxsim.Message{wxsim.TextMessage("鱼竿卡住了怎么办"), wxsim.ImageMessage(nil), wxsim.VoiceMessage(nil)} {
+		var p wxsim.Push
+		postJSON(t, sim+"/sim/api/customers/"+wxsim.DemoCustomerOpenID+"/messages", msg, &p)
+		if p.Outcome != wxsim.OutcomeDelivered {
+			t.Errorf("customer %s: outcome %q attempts %+v", msg.Type, p.Outcome, p.Attempts)
+		}
+	}
+	var p wxsim.Push
+	postJSON(t, sim+"/sim/api/staff/laowang/messages", wxsim.TextMessage("/list"), &p)
+	if p.Outcome != wxsim.OutcomeDelivered {
+		t.Errorf("staff message: outcome %q attempts %+v", p.Outcome, p.Attempts)
+	}
+	if n := countInbound(t, dbFile, "wechat"); n != 3 {
+		t.Errorf("stored %d customer messages, want 3", n)
+	}
+	if n := countInbound(t, dbFile, "wecom"); n != 1 {
+		t.Errorf("stored %d staff messages, want 1", n)
+	}
+
+	// A customer pays: the notification reaches /callbacks/wechatpay, is
+	// verified, stored once, and answered 204; a redelivery changes nothing.
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "sim", "wechatpay_merchant_key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM, err := os.ReadFile(filepath.Join(dir, "sim", "wechatpay_platform_public_key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := wechatpay.LoadPrivateKey(keyPEM)
+	pub, _ := wechatpay.LoadPublicKey(pubPEM)
+	pay, err := wechatpay.New(wechatpay.Config{MchID: simMchID, SerialNo: simSerial, PrivateKey: key, APIv3Key: simAPIv3Key,
+		PlatformPublicKey: pub, PlatformSerial: paysim.DefaultPlatformSerial, BaseURL: sim + "/pay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	appID := wxsim.DefaultConfig().AppID
+	prepayID, err := pay.PrepayJSAPI(ctx, wechatpay.PrepayRequest{AppID: appID, Description: "碳素鲫鱼竿 3天租金+押金", OutTradeNo: "TG20261125001",
+		NotifyURL: r.base + "/callbacks/wechatpay", Total: 23000, PayerOpenID: wxsim.DemoCustomerOpenID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := pay.RequestPayment(appID, prepayID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payReq := map[string]any{"out_trade_no": "TG20261125001", "timeStamp": params.TimeStamp, "nonceStr": params.NonceStr,
+		"package": params.Package, "signType": params.SignType, "paySign": params.PaySign}
+	if code := postJSON(t, sim+"/pay/control/pay", payReq, nil); code != 200 {
+		t.Fatalf("pay: HTTP %d", code)
+	}
+	type attempt struct {
+		EventID   string `json:"event_id"`
+		Status    int    `json:"status"`
+		Delivered bool   `json:"delivered"`
+	}
+	var attempts []attempt
+	notifications := func() []attempt {
+		var out struct{ Attempts []attempt }
+		_, _, body := get(t, sim+"/pay/control/notifications")
+		json.Unmarshal(body, &out) //nolint:errcheck
+		return out.Attempts
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(attempts) == 0 || !attempts[0].Delivered {
+		if time.Now().After(deadline) {
+			t.Fatalf("payment notification not delivered: %+v", attempts)
+		}
+		time.Sleep(50 * time.Millisecond)
+		attempts = notifications()
+	}
+	if attempts[0].Status != http.StatusNoContent {
+		t.Errorf("gateway answered the notification %d, want 204", attempts[0].Status)
+	}
+	postJSON(t, sim+"/pay/control/notifications/redeliver", map[string]string{"id": attempts[0].EventID}, nil)
+	deadline = time.Now().Add(10 * time.Second)
+	for len(attempts) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		attempts = notifications()
+	}
+	if len(attempts) < 2 || !attempts[1].Delivered {
+		t.Errorf("redelivery: %+v", attempts)
+	}
+	if n := countInbound(t, dbFile, "wechatpay"); n != 1 {
+		t.Errorf("stored %d payment notifications, want 1", n)
+	}
+}
