@@ -10,7 +10,7 @@ import (
 // startHTTP serves s on a loopback port until the test ends.
 func startHTTP(t *testing.T, s *Server) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := netListen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,3 +22,5 @@ func startHTTP(t *testing.T, s *Server) string {
 	})
 	return "http://" + ln.Addr().String()
 }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
