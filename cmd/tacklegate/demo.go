@@ -72,7 +72,7 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stdout, strings.Join(cfg.Redacted(), "\n"))
 		return exitOK
 	}
-	return serve(ctx, e, cfg, serveHooks{ln: ln, started: func(base string, db *store.DB) {
+	return serve(ctx, e, cfg, serveHooks{ln: ln, now: w.sim.Clock().Now, started: func(base string, db *store.DB) {
 		w.pointAt(base)
 		printDemoBanner(e, cfg, db, w)
 	}})

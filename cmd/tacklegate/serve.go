@@ -47,6 +47,9 @@ func cmdServe(ctx context.Context, e env, args []string) int {
 
 // serveHooks let demo add to what serve runs.
 type serveHooks struct {
+	// now, when set, is the clock callback timestamps are judged by: the
+	// simulator's in demo, so that moving simulated time keeps working.
+	now func() time.Time
 	// ln, when set, is the gateway's listener, opened by the caller.
 	ln net.Listener
 	// started is called once the gateway answers, with its base URL.
@@ -59,7 +62,7 @@ type serveHooks struct {
 func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int {
 	logger := newLogger(cfg, e.stderr)
 	version, revision, _ := buildInfo()
-	pay, err := newPayClient(cfg)
+	pay, err := newPayClient(cfg, hooks.now)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "tacklegate: invalid configuration:\n  "+rental.ErrorMessage(err))
 		return exitUsage
@@ -88,6 +91,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	if pay != nil {
 		callbacks.Pay = pay
 	}
+	callbacks.Now = hooks.now
 	reg := prometheus.NewRegistry()
 	gateway.RegisterRuntimeMetrics(reg)
 	srv := gateway.New(gateway.Options{
@@ -154,7 +158,7 @@ func buildCallbacks(cfg config.Config, db *store.DB) (*gateway.Callbacks, error)
 // newPayClient reads the WeChat Pay key files and builds the client; nil when
 // WeChat Pay is off. Key problems are configuration errors naming the
 // variable.
-func newPayClient(cfg config.Config) (*wechatpay.Client, error) {
+func newPayClient(cfg config.Config, now func() time.Time) (*wechatpay.Client, error) {
 	const op = "newPayClient"
 	p := cfg.WeChatPay
 	if !p.Enabled() {
@@ -182,7 +186,7 @@ func newPayClient(cfg config.Config) (*wechatpay.Client, error) {
 	}
 	c, err := wechatpay.New(wechatpay.Config{
 		MchID: p.MchID, SerialNo: p.SerialNo, PrivateKey: key, APIv3Key: p.APIv3Key,
-		PlatformPublicKey: pub, PlatformSerial: p.PlatformSerial, BaseURL: p.APIBase, MaxSkew: skew,
+		PlatformPublicKey: pub, PlatformSerial: p.PlatformSerial, BaseURL: p.APIBase, MaxSkew: skew, Now: now,
 	})
 	if err != nil {
 		return nil, rental.Wrap(op, rental.KindInvalid, "TACKLEGATE_WECHATPAY_* settings: "+err.Error(), err)
