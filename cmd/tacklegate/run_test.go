@@ -69,8 +69,14 @@ type running struct {
 // until it answers /healthz.
 func start(t *testing.T, vars map[string]string, args ...string) *running {
 	t.Helper()
-	addr := freeAddr(t)
-	vars["TACKLEGATE_HTTP_ADDR"] = addr
+	vars["TACKLEGATE_HTTP_ADDR"] = freeAddr(t)
+	return startAt(t, vars, args...)
+}
+
+// startAt is start on the address vars already name.
+func startAt(t *testing.T, vars map[string]string, args ...string) *running {
+	t.Helper()
+	addr := vars["TACKLEGATE_HTTP_ADDR"]
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{base: "http://" + addr, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
 	done := make(chan int, 1)
@@ -342,7 +348,7 @@ func TestDemoStartsAndPrintsWhere(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	for _, cmd := range []string{"serve", "demo", "migrate", "version"} {
+	for _, cmd := range []string{"serve", "demo", "sim", "migrate", "version"} {
 		code, out, _ := runCmd(t, nil, cmd, "--help")
 		if code != exitOK || !strings.Contains(out, "Usage: tacklegate "+cmd) {
 			t.Errorf("%s --help: %d %q", cmd, code, out)
