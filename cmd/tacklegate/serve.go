@@ -17,6 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tacklegate/tacklegate/adapters/redis"
+	"github.com/tacklegate/tacklegate/adapters/wechat"
+	"github.com/tacklegate/tacklegate/adapters/wechat/apibase"
+	"github.com/tacklegate/tacklegate/adapters/wechat/token"
+	"github.com/tacklegate/tacklegate/adapters/wecom"
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/wechat/msgcrypt"
 	"github.com/tacklegate/tacklegate/adapters/wechatpay"
@@ -109,13 +113,14 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
 		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	base := "http://" + ln.Addr().String()
+	// The listener is open, so connections already queue: announce before
+	// serving, so that anyone who gets an answer has also seen the banner.
 	logger.Info("tacklegate is serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "database", app.db.Dialect, "version", version, "revision", revision)
 	if hooks.started != nil {
-		hooks.started(base, app.db)
+		hooks.started("http://"+ln.Addr().String(), app.db)
 	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 
 	select {
 	case err := <-served:
@@ -214,11 +219,13 @@ func suggestPort(port string) string {
 	return fmt.Sprint(n + 1)
 }
 
-// app holds what the gateway runs on: the database and, when configured,
-// Redis.
+// app holds what the gateway runs on: the database, Redis when configured,
+// and the clients of the channels that are on.
 type app struct {
-	db    *store.DB
-	redis *redis.Client
+	db     *store.DB
+	redis  *redis.Client
+	wechat *wechat.Client // nil when the mini-program channel is off
+	wecom  *wecom.Client  // nil when WeCom is off
 }
 
 // openApp opens the database (applying migrations if allowed), checks the
@@ -260,7 +267,36 @@ func openApp(ctx context.Context, cfg config.Config, logger *slog.Logger, migrat
 			return nil, err
 		}
 	}
+	if err := a.openClients(cfg, logger); err != nil {
+		a.close()
+		return nil, err
+	}
 	return a, nil
+}
+
+// openClients builds the WeChat and WeCom API clients of the channels that
+// are on. With Redis, instances share one access token per app.
+func (a *app) openClients(cfg config.Config, logger *slog.Logger) error {
+	var tokens token.Store
+	if a.redis != nil {
+		tokens = redis.NewTokenCache(a.redis, "")
+	}
+	var err error
+	if cfg.WeChat.Enabled() {
+		a.wechat, err = wechat.New(wechat.Config{AppID: cfg.WeChat.AppID, AppSecret: cfg.WeChat.AppSecret,
+			APIBase: cfg.WeChat.APIBase, TokenStore: tokens, Logger: logger})
+		if err != nil {
+			return rental.Wrap("openClients", rental.KindInvalid, "the mini-program client cannot start (TACKLEGATE_WECHAT_*)", err)
+		}
+	}
+	if cfg.WeCom.Enabled() {
+		a.wecom, err = wecom.New(wecom.Config{CorpID: cfg.WeCom.CorpID, Secret: cfg.WeCom.Secret, AgentID: cfg.WeCom.AgentID,
+			APIBase: cfg.WeCom.APIBase, TokenStore: tokens, Logger: logger})
+		if err != nil {
+			return rental.Wrap("openClients", rental.KindInvalid, "the WeCom client cannot start (TACKLEGATE_WECOM_*)", err)
+		}
+	}
+	return nil
 }
 
 func (a *app) checks() map[string]gateway.Check {
@@ -280,10 +316,20 @@ func (a *app) checks() map[string]gateway.Check {
 	if a.redis != nil {
 		checks["redis"] = a.redis.Ping
 	}
+	if a.wechat != nil || a.wecom != nil {
+		// Upstream calls must go through our transport (API base, contexts).
+		checks["upstream_http"] = func(context.Context) error { return apibase.Check() }
+	}
 	return checks
 }
 
 func (a *app) close() {
+	if a.wechat != nil {
+		a.wechat.Close()
+	}
+	if a.wecom != nil {
+		a.wecom.Close()
+	}
 	if a.redis != nil {
 		a.redis.Close()
 	}
