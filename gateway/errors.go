@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -21,6 +22,7 @@ var statusByKind = map[rental.Kind]int{
 	rental.KindForbidden:    fiber.StatusForbidden,
 	rental.KindNotFound:     fiber.StatusNotFound,
 	rental.KindConflict:     fiber.StatusConflict,
+	rental.KindRateLimited:  fiber.StatusTooManyRequests,
 	rental.KindUnavailable:  fiber.StatusServiceUnavailable,
 	rental.KindUpstream:     fiber.StatusBadGateway,
 	rental.KindInternal:     fiber.StatusInternalServerError,
@@ -33,6 +35,7 @@ var genericMessage = map[rental.Kind]string{
 	rental.KindForbidden:    "没有权限 (not allowed for your role)",
 	rental.KindNotFound:     "找不到 (not found)",
 	rental.KindConflict:     "当前状态不允许此操作 (conflicts with the current state)",
+	rental.KindRateLimited:  "请求太频繁，请稍后再试 (too many requests, try again later)",
 	rental.KindUnavailable:  "服务暂时不可用，请稍后再试 (temporarily unavailable, try again later)",
 	rental.KindUpstream:     "微信服务暂时不可用，请稍后再试 (WeChat did not answer, try again later)",
 	rental.KindInternal:     "服务器出错了，我们会尽快处理 (internal error)",
@@ -57,6 +60,8 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Rows lists, for a refused import, every bad row with its line.
+	Rows []store.RowError `json:"rows,omitempty"`
 }
 
 // classify decides status, code and user-facing message for err.
@@ -91,9 +96,16 @@ func classify(err error) (status int, code, message string) {
 // err so the access log can record it once.
 func writeError(c *fiber.Ctx, err error) {
 	status, code, message := classify(err)
+	detail := errorDetail{Code: code, Message: message}
+	var ie *store.ImportErrors
+	if errors.As(err, &ie) {
+		status, detail.Code = fiber.StatusBadRequest, "invalid_rows"
+		detail.Message = fmt.Sprintf("%d 行有错误，未导入任何数据 (%d rows have errors; nothing was imported)", len(ie.Rows), len(ie.Rows))
+		detail.Rows = ie.Rows
+	}
 	c.Locals(localsError, err)
 	c.Status(status)
-	if jerr := c.JSON(errorBody{Error: errorDetail{Code: code, Message: message}}); jerr != nil {
+	if jerr := c.JSON(errorBody{Error: detail}); jerr != nil {
 		c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 		c.SendString(code) //nolint:errcheck // nothing left to do if even this fails
 	}

@@ -82,6 +82,7 @@ func TestErrorMapping(t *testing.T) {
 		"forbidden":    rental.Errorf("op", rental.KindForbidden, "仅限店主"),
 		"notfound":     rental.Errorf("op", rental.KindNotFound, "订单不存在"),
 		"conflict":     rental.Errorf("op", rental.KindConflict, "订单已支付"),
+		"ratelimited":  rental.Errorf("op", rental.KindRateLimited, "验证码发送太频繁"),
 		"unavailable":  rental.Wrap("op", rental.KindUnavailable, "数据库忙", io.EOF),
 		"upstream":     rental.Wrap("op", rental.KindUpstream, "", errors.New("errcode 45009")),
 		"internal":     rental.Wrap("op", rental.KindInternal, "SELECT failed on table x", errors.New("boom")),
@@ -99,6 +100,7 @@ func TestErrorMapping(t *testing.T) {
 		{"forbidden", "forbidden", "仅限店主", 403},
 		{"notfound", "not_found", "订单不存在", 404},
 		{"conflict", "conflict", "订单已支付", 409},
+		{"ratelimited", "rate_limited", "验证码发送太频繁", 429},
 		{"unavailable", "unavailable", "数据库忙", 503},
 		{"upstream", "upstream", genericMessage[rental.KindUpstream], 502},
 		{"internal", "internal", genericMessage[rental.KindInternal], 500},
@@ -266,3 +268,5 @@ func TestBodyLimitOverHTTP(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

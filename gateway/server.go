@@ -35,6 +35,8 @@ type Options struct {
 	Version  string
 	// Callbacks, when set, mounts /callbacks/wechat and /callbacks/wecom.
 	Callbacks *Callbacks
+	// Identity, when set, mounts the auth, member and owner routes.
+	Identity *Identity
 }
 
 // Server is the gateway.
@@ -43,6 +45,8 @@ type Server struct {
 	logger  *slog.Logger
 	opts    Options
 	metrics *metrics
+	auth    *authority
+	roles   routeRoles // every /api/v1 route and the roles it admits
 }
 
 // New builds the gateway and its routes.
@@ -53,7 +57,7 @@ func New(opts Options) *Server {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{logger: opts.Logger.With("component", "gateway"), opts: opts}
+	s := &Server{logger: opts.Logger.With("component", "gateway"), opts: opts, roles: routeRoles{}}
 	s.metrics = newMetrics(opts.Registry)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "tacklegate",
@@ -82,6 +86,9 @@ func (s *Server) routes() {
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
 	if s.opts.Callbacks != nil {
 		s.mountCallbacks(s.opts.Callbacks)
+	}
+	if s.opts.Identity != nil {
+		s.mountIdentity(s.opts.Identity)
 	}
 }
 

@@ -20,10 +20,11 @@ const (
 	KindUnauthorized Kind = "unauthorized" // no or bad credentials
 	KindForbidden    Kind = "forbidden"    // credentials fine, role not allowed
 	KindNotFound     Kind = "not_found"
-	KindConflict     Kind = "conflict"    // state does not allow it (e.g. illegal order transition)
-	KindUnavailable  Kind = "unavailable" // temporarily cannot serve (dependency down, overloaded)
-	KindUpstream     Kind = "upstream"    // WeChat, WeCom or WeChat Pay failed us
-	KindInternal     Kind = "internal"    // a bug or an unexpected failure
+	KindConflict     Kind = "conflict"     // state does not allow it (e.g. illegal order transition)
+	KindRateLimited  Kind = "rate_limited" // too many attempts (SMS codes, logins); try again later
+	KindUnavailable  Kind = "unavailable"  // temporarily cannot serve (dependency down, overloaded)
+	KindUpstream     Kind = "upstream"     // WeChat, WeCom or WeChat Pay failed us
+	KindInternal     Kind = "internal"     // a bug or an unexpected failure
 )
 
 // Error is the one error type of tacklegate.

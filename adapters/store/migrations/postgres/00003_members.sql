@@ -1,0 +1,71 @@
+-- +goose Up
+-- members are the shop's customer accounts: imported ones carry the shop's
+-- card number; guests are made at a first WeChat or SMS login. A merged
+-- member points at the member it was merged into and is otherwise ignored.
+CREATE TABLE members (
+    id          BIGSERIAL PRIMARY KEY,
+    member_no   TEXT,
+    name        TEXT NOT NULL DEFAULT '',
+    phone       TEXT,
+    tier        TEXT NOT NULL,
+    points      BIGINT NOT NULL DEFAULT 0,
+    joined_at   TIMESTAMPTZ NOT NULL,
+    merged_into BIGINT REFERENCES members (id),
+    created_at  TIMESTAMPTZ NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL
+);
+CREATE UNIQUE INDEX members_member_no ON members (member_no) WHERE member_no IS NOT NULL;
+-- A phone belongs to one live member: this is what makes "land in the
+-- account that already exists" safe under concurrent logins.
+CREATE UNIQUE INDEX members_phone ON members (phone) WHERE phone IS NOT NULL AND merged_into IS NULL;
+CREATE INDEX members_name ON members (name);
+
+-- identities are WeChat accounts (an openid under our AppID) and the member
+-- each is linked to.
+CREATE TABLE identities (
+    id         BIGSERIAL PRIMARY KEY,
+    app_id     TEXT NOT NULL,
+    openid     TEXT NOT NULL,
+    unionid    TEXT NOT NULL DEFAULT '',
+    member_id  BIGINT NOT NULL REFERENCES members (id),
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (app_id, openid)
+);
+CREATE INDEX identities_member ON identities (member_id);
+
+-- link_reviews queue a proven phone whose member is already someone else's,
+-- for the owner to link, reject or merge.
+CREATE TABLE link_reviews (
+    id          BIGSERIAL PRIMARY KEY,
+    identity_id BIGINT NOT NULL REFERENCES identities (id),
+    member_id   BIGINT NOT NULL REFERENCES members (id), -- the member who has the phone
+    phone       TEXT NOT NULL,
+    status      TEXT NOT NULL, -- pending, linked, rejected, merged
+    reason      TEXT NOT NULL DEFAULT '',
+    decided_by  TEXT NOT NULL DEFAULT '',
+    created_at  TIMESTAMPTZ NOT NULL,
+    decided_at  TIMESTAMPTZ
+);
+CREATE INDEX link_reviews_status ON link_reviews (status, id);
+
+-- link_audit is append-only: every change of who is linked to what, with
+-- the actor and the reason. Nothing updates or deletes it.
+CREATE TABLE link_audit (
+    id          BIGSERIAL PRIMARY KEY,
+    at          TIMESTAMPTZ NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    member_id   BIGINT,
+    identity_id BIGINT,
+    other_id    BIGINT,
+    reason      TEXT NOT NULL DEFAULT '',
+    detail      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX link_audit_member ON link_audit (member_id, id);
+
+-- +goose Down
+DROP TABLE link_audit;
+DROP TABLE link_reviews;
+DROP TABLE identities;
+DROP TABLE members;
