@@ -212,7 +212,6 @@ func TestCustomerLandsInImportedMember(t *testing.T) {
 	}
 }
 
-
 func TestSMSLoginAndLimits(t *testing.T) {
 	e := newIdentityEnv(t)
 	if st, _ := e.call(t, "POST", "/api/v1/auth/sms/send", "", map[string]string{"phone": "13900000009"}); st != 200 {

@@ -226,4 +226,3 @@ func classify(op string, err error) error {
 	}
 	return rental.Wrap(op, rental.KindUnavailable, "", err)
 }
-
