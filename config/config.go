@@ -51,6 +51,10 @@ type Config struct {
 	WeCom     WeCom
 	WeChatPay WeChatPay
 
+	OwnerUsername string
+	OwnerPassword string // bootstrap only: seeds the owner's login on first start
+	MemberWebhook MemberWebhook
+
 	raw map[string]string // the merged textual values, for Redacted
 }
 
@@ -79,6 +83,13 @@ type WeChatPay struct {
 	PlatformPublicKeyFile string
 	PlatformSerial        string
 	APIBase               string
+}
+
+// MemberWebhook is the shop's other membership system, told about members
+// created and linked here.
+type MemberWebhook struct {
+	URL    string
+	Secret string
 }
 
 // Enabled reports whether the mini-program channel is configured.
@@ -230,6 +241,36 @@ var settings = []setting{
 	}},
 	{env: Prefix + "HTTP_READ_TIMEOUT", def: "30s", help: "time to read a whole request", set: dur(func(c *Config) *time.Duration { return &c.ReadTimeout }, time.Second)},
 	{env: Prefix + "HTTP_WRITE_TIMEOUT", def: "60s", help: "time to write a whole response", set: dur(func(c *Config) *time.Duration { return &c.WriteTimeout }, time.Second)},
+
+	{env: Prefix + "OWNER_USERNAME", def: "owner", help: "the owner's login name", set: func(c *Config, v string) error {
+		if len(v) > 64 || !isAlnum(strings.NewReplacer("_", "", "-", "", ".", "").Replace(v)) {
+			return errors.New("must be at most 64 letters, digits, _ - or .")
+		}
+		c.OwnerUsername = v
+		return nil
+	}},
+	{env: Prefix + "OWNER_PASSWORD", secret: true, help: "the owner's first password (at least 10 characters); used only while the owner has none, then changed in the owner console (demo generates one)", set: func(c *Config, v string) error {
+		if len([]rune(v)) < 10 {
+			return errors.New("must be at least 10 characters")
+		}
+		c.OwnerPassword = v
+		return nil
+	}},
+	{env: Prefix + "MEMBER_WEBHOOK_URL", help: "optional: the shop's other membership system, told about new and linked members (HMAC-signed POST)", set: func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%q is not an absolute http(s) URL", v)
+		}
+		c.MemberWebhook.URL = v
+		return nil
+	}},
+	{env: Prefix + "MEMBER_WEBHOOK_SECRET", secret: true, help: "HMAC-SHA256 key for the member webhook's X-Tacklegate-Signature (at least 16 characters)", set: func(c *Config, v string) error {
+		if len(v) < 16 {
+			return errors.New("must be at least 16 characters")
+		}
+		c.MemberWebhook.Secret = v
+		return nil
+	}},
 
 	{env: Prefix + "WECHAT_APP_ID", help: "mini-program AppID (wx…); unset switches the mini-program channel off", set: func(c *Config, v string) error {
 		if !strings.HasPrefix(v, "wx") || len(v) < 10 {
@@ -507,6 +548,9 @@ func (c *Config) validateGroups(sources map[string]string) []error {
 	need(c.WeChatPay.Enabled(), Prefix+"WECHATPAY_MCH_ID", "WECHATPAY_SERIAL_NO", c.WeChatPay.SerialNo,
 		"WECHATPAY_PRIVATE_KEY_FILE", c.WeChatPay.PrivateKeyFile, "WECHATPAY_API_V3_KEY", c.WeChatPay.APIv3Key,
 		"WECHATPAY_PLATFORM_PUBLIC_KEY_FILE", c.WeChatPay.PlatformPublicKeyFile, "WECHATPAY_PLATFORM_SERIAL", c.WeChatPay.PlatformSerial)
+	if (c.MemberWebhook.URL == "") != (c.MemberWebhook.Secret == "") {
+		errs = append(errs, &FieldError{Var: Prefix + "MEMBER_WEBHOOK_URL", Source: source(Prefix + "MEMBER_WEBHOOK_URL"), Reason: "and " + Prefix + "MEMBER_WEBHOOK_SECRET go together: set both or neither"})
+	}
 	if c.WeChatPay.Enabled() && !c.WeChat.Enabled() {
 		errs = append(errs, &FieldError{Var: Prefix + "WECHATPAY_MCH_ID", Source: source(Prefix + "WECHATPAY_MCH_ID"), Reason: "needs the mini-program (" + Prefix + "WECHAT_APP_ID): payments are made from it"})
 	}

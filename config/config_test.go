@@ -103,6 +103,14 @@ func TestValues(t *testing.T) {
 		{"pay key file missing", map[string]string{"TACKLEGATE_WECHATPAY_PRIVATE_KEY_FILE": "/nonexistent/key.pem"}, "TACKLEGATE_WECHATPAY_PRIVATE_KEY_FILE", nil},
 		{"pay needs mini-program", map[string]string{"TACKLEGATE_WECHATPAY_MCH_ID": "1900000001"}, "TACKLEGATE_WECHATPAY_MCH_ID", nil},
 		{"api base with query", map[string]string{"TACKLEGATE_WECOM_API_BASE": "http://127.0.0.1:1/x?y=1"}, "TACKLEGATE_WECOM_API_BASE", nil},
+		{"owner password short", map[string]string{"TACKLEGATE_OWNER_PASSWORD": "short"}, "TACKLEGATE_OWNER_PASSWORD", nil},
+		{"owner name odd", map[string]string{"TACKLEGATE_OWNER_USERNAME": "boss man"}, "TACKLEGATE_OWNER_USERNAME", nil},
+		{"webhook without secret", map[string]string{"TACKLEGATE_MEMBER_WEBHOOK_URL": "https://crm.example.com/hook"}, "TACKLEGATE_MEMBER_WEBHOOK_URL", nil},
+		{"webhook complete", map[string]string{"TACKLEGATE_MEMBER_WEBHOOK_URL": "https://crm.example.com/hook", "TACKLEGATE_MEMBER_WEBHOOK_SECRET": "0123456789abcdef"}, "", func(t *testing.T, c Config) {
+			if c.MemberWebhook.URL == "" || c.OwnerUsername != "owner" {
+				t.Errorf("%+v %q", c.MemberWebhook, c.OwnerUsername)
+			}
+		}},
 		{"empty value means default", map[string]string{"TACKLEGATE_HTTP_ADDR": "  "}, "", func(t *testing.T, c Config) {
 			if c.HTTPAddr != ":8080" {
 				t.Errorf("addr=%q", c.HTTPAddr)

@@ -147,7 +147,7 @@ func (db *DB) ImportMembers(ctx context.Context, rows []MemberImport, progress f
 			rep.Created = len(inserts)
 		}
 		progress(len(rows), len(rows))
-		return audit(tx, "owner", "members.imported", 0, 0, 0, "",
+		return db.audit(tx, "owner", "members.imported", 0, 0, 0, "",
 			fmt.Sprintf("created %d, updated %d, unchanged %d", rep.Created, rep.Updated, rep.Unchanged))
 	})
 	if err != nil {

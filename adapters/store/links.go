@@ -99,7 +99,7 @@ func (db *DB) DecideLinkReview(ctx context.Context, id int64, decision, actor, r
 			if err := tx.Model(&ir).Updates(map[string]any{"member_id": rv.MemberID, "updated_at": now}).Error; err != nil {
 				return err
 			}
-			if err := audit(tx, "owner:"+actor, "identity.linked", rv.MemberID, ir.ID, ir.MemberID, reason, "review "+strconv.FormatInt(rv.ID, 10)); err != nil {
+			if err := db.audit(tx, "owner:"+actor, "identity.linked", rv.MemberID, ir.ID, ir.MemberID, reason, "review "+strconv.FormatInt(rv.ID, 10)); err != nil {
 				return err
 			}
 		case DecisionMerge:
@@ -109,11 +109,11 @@ func (db *DB) DecideLinkReview(ctx context.Context, id int64, decision, actor, r
 			if err := mergeMembers(tx, ir.MemberID, rv.MemberID, now); err != nil {
 				return err
 			}
-			if err := audit(tx, "owner:"+actor, "member.merged", rv.MemberID, ir.ID, ir.MemberID, reason, "review "+strconv.FormatInt(rv.ID, 10)); err != nil {
+			if err := db.audit(tx, "owner:"+actor, "member.merged", rv.MemberID, ir.ID, ir.MemberID, reason, "review "+strconv.FormatInt(rv.ID, 10)); err != nil {
 				return err
 			}
 		case DecisionReject:
-			if err := audit(tx, "owner:"+actor, "link.rejected", rv.MemberID, ir.ID, ir.MemberID, reason, "review "+strconv.FormatInt(rv.ID, 10)); err != nil {
+			if err := db.audit(tx, "owner:"+actor, "link.rejected", rv.MemberID, ir.ID, ir.MemberID, reason, "review "+strconv.FormatInt(rv.ID, 10)); err != nil {
 				return err
 			}
 		default:
@@ -172,7 +172,7 @@ func (db *DB) Unlink(ctx context.Context, identityID rental.IdentityID, actor, r
 		if err := tx.Model(&ir).Updates(map[string]any{"member_id": guest.ID, "updated_at": now}).Error; err != nil {
 			return err
 		}
-		return audit(tx, "owner:"+actor, "identity.unlinked", ir.MemberID, ir.ID, guest.ID, reason, "")
+		return db.audit(tx, "owner:"+actor, "identity.unlinked", ir.MemberID, ir.ID, guest.ID, reason, "")
 	})
 	if err != nil {
 		return rental.Member{}, classify(op, err)

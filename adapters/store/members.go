@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,8 +93,28 @@ func (auditRow) TableName() string { return "link_audit" }
 
 func i64(v int64) *int64 { return &v }
 
-// audit appends one line to the link audit, inside tx.
-func audit(tx *gorm.DB, actor, action string, member, identity, other int64, reason, detail string) error {
+// memberEventTypes says which audit actions the shop's other membership
+// system hears about, and as what.
+var memberEventTypes = map[string]string{
+	"identity.created":  "member.created",
+	"member.created":    "member.created",
+	"phone.set":         "member.updated",
+	"identity.linked":   "member.linked",
+	"identity.unlinked": "member.unlinked",
+	"member.merged":     "member.merged",
+}
+
+// KindMemberDirectory is the outbox kind of member events.
+const KindMemberDirectory = "member_directory"
+
+// EmitMemberEvents makes link changes also enqueue events for the shop's
+// other membership system (when one is configured).
+func (db *DB) EmitMemberEvents(on bool) { db.memberEvents = on }
+
+// audit appends one line to the link audit, inside tx, and with member
+// events on, enqueues the event in the same transaction, keyed by the audit
+// line so that it is delivered once.
+func (db *DB) audit(tx *gorm.DB, actor, action string, member, identity, other int64, reason, detail string) error {
 	row := auditRow{At: time.Now().UTC(), Actor: actor, Action: action, Reason: reason, Detail: detail}
 	if member != 0 {
 		row.MemberID = i64(member)
@@ -103,7 +125,23 @@ func audit(tx *gorm.DB, actor, action string, member, identity, other int64, rea
 	if other != 0 {
 		row.OtherID = i64(other)
 	}
-	return tx.Create(&row).Error
+	if err := tx.Create(&row).Error; err != nil {
+		return err
+	}
+	typ, ok := memberEventTypes[action]
+	if !db.memberEvents || !ok || member == 0 {
+		return nil
+	}
+	var mr memberRow
+	if err := tx.Take(&mr, member).Error; err != nil {
+		return err
+	}
+	ev := rental.MemberEvent{ID: "member-event-" + strconv.FormatInt(row.ID, 10), Type: typ, Member: mr.member(), At: row.At}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return db.enqueue(tx, KindMemberDirectory, ev.ID, payload)
 }
 
 // LoginWeChat returns the member a WeChat identity is linked to, creating a
@@ -146,7 +184,7 @@ func (db *DB) LoginWeChat(ctx context.Context, appID, openID, unionID string) (r
 			if err := tx.Create(&ir).Error; err != nil {
 				return err
 			}
-			if err := audit(tx, "customer", "identity.created", mr.ID, ir.ID, 0, "first WeChat login", ""); err != nil {
+			if err := db.audit(tx, "customer", "identity.created", mr.ID, ir.ID, 0, "first WeChat login", ""); err != nil {
 				return err
 			}
 			m, id, created = mr.member(), ir.identity(), true
@@ -225,7 +263,7 @@ func (db *DB) ProvePhone(ctx context.Context, identityID rental.IdentityID, phon
 			}
 			caller.Phone = &phone
 			out.Member = caller.member()
-			return audit(tx, "customer", "phone.set", caller.ID, ir.ID, 0, "phone proven by "+via, rental.MaskPhone(phone))
+			return db.audit(tx, "customer", "phone.set", caller.ID, ir.ID, 0, "phone proven by "+via, rental.MaskPhone(phone))
 		case rental.LinkMoveIdentity:
 			if err := moveIdentities(tx, caller.ID, owner.ID, now); err != nil {
 				return err
@@ -234,7 +272,7 @@ func (db *DB) ProvePhone(ctx context.Context, identityID rental.IdentityID, phon
 				return err
 			}
 			out.Member = owner.member()
-			return audit(tx, "customer", "identity.linked", owner.ID, ir.ID, caller.ID, "phone proven by "+via+"; guest account merged", rental.MaskPhone(phone))
+			return db.audit(tx, "customer", "identity.linked", owner.ID, ir.ID, caller.ID, "phone proven by "+via+"; guest account merged", rental.MaskPhone(phone))
 		case rental.LinkReview:
 			out.Member = caller.member()
 			var existing linkReviewRow
@@ -251,7 +289,7 @@ func (db *DB) ProvePhone(ctx context.Context, identityID rental.IdentityID, phon
 				return err
 			}
 			out.ReviewID = rv.ID
-			return audit(tx, "customer", "link.review_requested", owner.ID, ir.ID, caller.ID, "phone proven by "+via+"; member already linked or both accounts real", rental.MaskPhone(phone))
+			return db.audit(tx, "customer", "link.review_requested", owner.ID, ir.ID, caller.ID, "phone proven by "+via+"; member already linked or both accounts real", rental.MaskPhone(phone))
 		}
 		return nil
 	})
@@ -296,7 +334,7 @@ func (db *DB) LoginPhone(ctx context.Context, phone string) (rental.Member, bool
 			return err
 		}
 		m, created = mr.member(), true
-		return audit(tx, "customer", "member.created", mr.ID, 0, 0, "first SMS login", rental.MaskPhone(phone))
+		return db.audit(tx, "customer", "member.created", mr.ID, 0, 0, "first SMS login", rental.MaskPhone(phone))
 	})
 	if err != nil {
 		return m, false, rental.Wrap(op, rental.KindUnavailable, "登录失败，请重试 (login failed, try again)", err)

@@ -48,6 +48,8 @@ type DB struct {
 	Dialect string
 	logger  *slog.Logger
 	sealer  *sealer // set by UseDataKey
+
+	memberEvents bool // link changes enqueue events for the member directory
 }
 
 // Options tune Open.

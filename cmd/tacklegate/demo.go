@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/config"
@@ -56,6 +60,11 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 	for _, kv := range w.env() {
 		simEnv[kv[0]] = kv[1]
 	}
+	ownerPass, err := demoOwnerPassword(dataDir)
+	if err != nil {
+		return fail(e, "demo", err)
+	}
+	simEnv["TACKLEGATE_OWNER_PASSWORD"] = ownerPass
 	cfg, ok = loadConfig(e, *cfgPath, func(k string) string {
 		if v := e.getenv(k); v != "" {
 			return v
@@ -74,7 +83,13 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 	}
 	return serve(ctx, e, cfg, serveHooks{ln: ln, now: w.sim.Clock().Now, started: func(base string, db *store.DB) {
 		w.pointAt(base)
+		if err := seedDemo(ctx, db); err != nil {
+			fmt.Fprintln(e.stderr, "tacklegate demo: seeding the shop failed:", err)
+		}
 		printDemoBanner(e, cfg, db, w)
+		if cfg.OwnerPassword == ownerPass {
+			fmt.Fprintf(e.stdout, "  owner login %s / %s   (kept in %s)\n", cfg.OwnerUsername, ownerPass, filepath.Join(dataDir, "owner-password"))
+		}
 	}})
 }
 
@@ -82,6 +97,8 @@ func printDemoBanner(e env, cfg config.Config, db *store.DB, w *simWorld) {
 	out, public := e.stdout, cfg.PublicURL
 	fmt.Fprintln(out, "tacklegate demo is running (Ctrl+C stops it)")
 	fmt.Fprintf(out, "  simulator   %s/sim   (play the customer in WeChat and the staff member in WeCom)\n", w.url)
+	fmt.Fprintf(out, "  members     %d imported (e.g. 张伟 138 0013 8001, gold): prove that phone as a customer to land in the account\n", len(demoMembers))
+	fmt.Fprintln(out, "  staff       laowang 老王, xiaoli 小李, ahua 阿华 (log in from WeCom)")
 	fmt.Fprintf(out, "  health      %s/healthz\n", public)
 	fmt.Fprintf(out, "  readiness   %s/readyz\n", public)
 	fmt.Fprintf(out, "  metrics     %s/metrics\n", public)
@@ -90,4 +107,47 @@ func printDemoBanner(e env, cfg config.Config, db *store.DB, w *simWorld) {
 		where = dsn + " (SQLite)"
 	}
 	fmt.Fprintf(out, "  database    %s\n", where)
+}
+
+// demoOwnerPassword makes the demo owner's password once and keeps it, so a
+// restarted demo prints the password that works.
+func demoOwnerPassword(dir string) (string, error) {
+	path := filepath.Join(dir, "owner-password")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 10 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var raw [9]byte
+	rand.Read(raw[:]) //nolint:errcheck // crypto/rand never fails on Linux
+	pass := "tg-" + base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	return pass, os.WriteFile(path, []byte(pass+"\n"), 0o600)
+}
+
+// demoMembers are the shop's existing members in the demo: log in as a
+// customer in the simulator and prove one of these phones to land in it.
+var demoMembers = []store.MemberImport{
+	{Line: 2, MemberNo: "YJ0001", Name: "张伟", Phone: "8613800138001", Tier: "gold", Points: 2380},
+	{Line: 3, MemberNo: "YJ0002", Name: "李娜", Phone: "8613800138002", Tier: "silver", Points: 640},
+	{Line: 4, MemberNo: "YJ0003", Name: "王强", Phone: "8613800138003", Tier: "regular", Points: 90},
+	{Line: 5, MemberNo: "YJ0004", Name: "刘洋", Phone: "8613800138004", Tier: "gold", Points: 5120},
+	{Line: 6, MemberNo: "YJ0005", Name: "陈静", Phone: "8613800138005", Tier: "regular", Points: 15},
+}
+
+// seedDemo registers the simulator's staff and imports the demo members;
+// both are idempotent, so a restarted demo keeps its data.
+func seedDemo(ctx context.Context, db *store.DB) error {
+	for userID, name := range map[string]string{"laowang": "老王", "xiaoli": "小李", "ahua": "阿华"} {
+		if _, err := db.SaveStaff(ctx, userID, name, true); err != nil {
+			return err
+		}
+	}
+	joined := time.Date(2023, 4, 1, 0, 0, 0, 0, time.UTC)
+	rows := append([]store.MemberImport(nil), demoMembers...)
+	for i := range rows {
+		rows[i].JoinedAt = joined.AddDate(0, i, 0)
+	}
+	_, err := db.ImportMembers(ctx, rows, nil)
+	return err
 }

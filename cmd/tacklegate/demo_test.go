@@ -173,6 +173,54 @@ func TestDemoThroughSimulator(t *testing.T) {
 		t.Errorf("stored %d payment notifications, want 1", n)
 	}
 
+	// A customer opens the mini-program (wx.login in the simulator), logs
+	// in, proves a seeded member's phone with the phone button, and sees
+	// that member's tier and points; the owner logs in with the printed
+	// password.
+	var login struct {
+		JSCode string `json:"js_code"`
+	}
+	postJSON(t, sim+"/sim/api/customers/o-demo-test/login", nil, &login)
+	var session struct {
+		Tokens struct {
+			AccessToken string `json:"access_token"`
+		} `json:"tokens"`
+	}
+	if code := postJSON(t, r.base+"/api/v1/auth/wechat", map[string]string{"code": login.JSCode}, &session); code != 200 || session.Tokens.AccessToken == "" {
+		t.Fatalf("customer login: HTTP %d", code)
+	}
+	var phone struct {
+		Code string `json:"code"`
+	}
+	postJSON(t, sim+"/sim/api/customers/o-demo-test/phone-code", map[string]string{"phone": "13800138001"}, &phone)
+	var linked struct {
+		Action string `json:"action"`
+		Member struct {
+			Name   string `json:"name"`
+			Tier   string `json:"tier"`
+			Points int    `json:"points"`
+		} `json:"member"`
+	}
+	req, _ := http.NewRequest("POST", r.base+"/api/v1/auth/phone", bytes.NewReader([]byte(`{"code":"`+phone.Code+`"}`)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+session.Tokens.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&linked) //nolint:errcheck
+	resp.Body.Close()
+	if linked.Action != "move_identity" || linked.Member.Name != "张伟" || linked.Member.Tier != "gold" || linked.Member.Points != 2380 {
+		t.Errorf("proving a seeded member's phone: %d %+v", resp.StatusCode, linked)
+	}
+	pw := regexp.MustCompile(`owner login (\S+) / (\S+)`).FindStringSubmatch(r.stdout.String())
+	if pw == nil {
+		t.Fatalf("banner prints no owner login:\n%s", r.stdout)
+	}
+	if code := postJSON(t, r.base+"/api/v1/auth/owner", map[string]string{"username": pw[1], "password": pw[2]}, nil); code != 200 {
+		t.Errorf("owner login with the printed password: HTTP %d", code)
+	}
+
 	// Simulated time moves on two days (the /sim page's clock buttons); the
 	// demo gateway judges callback timestamps by that clock, so a message
 	// sent "later" still gets through.

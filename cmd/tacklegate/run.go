@@ -41,6 +41,7 @@ func commands() []command {
 		{"demo", "run the gateway with a seeded shop, zero configuration", cmdDemo},
 		{"sim", "run only the simulator of WeChat, WeCom and WeChat Pay", cmdSim},
 		{"migrate", "apply or list schema migrations (migrate up|status)", cmdMigrate},
+		{"members", "import the shop's existing members (members import FILE.csv)", cmdMembers},
 		{"version", "print version and build information", cmdVersion},
 	}
 }

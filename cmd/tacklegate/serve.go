@@ -16,7 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tacklegate/tacklegate/adapters/members"
 	"github.com/tacklegate/tacklegate/adapters/redis"
+	"github.com/tacklegate/tacklegate/adapters/sms"
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/wechat"
 	"github.com/tacklegate/tacklegate/adapters/wechat/apibase"
@@ -96,6 +98,12 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		callbacks.Pay = pay
 	}
 	callbacks.Now = hooks.now
+	identity, err := app.identity(ctx, cfg, logger)
+	if err != nil {
+		return fail(e, "cannot start", err)
+	}
+	workers := app.startWorkers(ctx, cfg, logger)
+	defer workers()
 	reg := prometheus.NewRegistry()
 	gateway.RegisterRuntimeMetrics(reg)
 	srv := gateway.New(gateway.Options{
@@ -108,6 +116,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		Registry:     reg,
 		Version:      version + " " + revision,
 		Callbacks:    callbacks,
+		Identity:     identity,
 	})
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
@@ -222,10 +231,11 @@ func suggestPort(port string) string {
 // app holds what the gateway runs on: the database, Redis when configured,
 // and the clients of the channels that are on.
 type app struct {
-	db     *store.DB
-	redis  *redis.Client
-	wechat *wechat.Client // nil when the mini-program channel is off
-	wecom  *wecom.Client  // nil when WeCom is off
+	db      *store.DB
+	dataKey []byte
+	redis   *redis.Client
+	wechat  *wechat.Client // nil when the mini-program channel is off
+	wecom   *wecom.Client  // nil when WeCom is off
 }
 
 // openApp opens the database (applying migrations if allowed), checks the
@@ -261,6 +271,7 @@ func openApp(ctx context.Context, cfg config.Config, logger *slog.Logger, migrat
 		a.close()
 		return nil, err
 	}
+	a.dataKey = key
 	if cfg.RedisURL != "" {
 		if a.redis, err = redis.Open(ctx, cfg.RedisURL); err != nil {
 			a.close()
@@ -297,6 +308,46 @@ func (a *app) openClients(cfg config.Config, logger *slog.Logger) error {
 		}
 	}
 	return nil
+}
+
+// identity sets up logins: the owner's first password, the SMS sender and
+// the channels' clients.
+func (a *app) identity(ctx context.Context, cfg config.Config, logger *slog.Logger) (*gateway.Identity, error) {
+	seeded, err := gateway.SeedOwner(ctx, a.db, cfg.OwnerUsername, cfg.OwnerPassword)
+	if err != nil {
+		return nil, err
+	}
+	if seeded {
+		logger.Info("owner login created from TACKLEGATE_OWNER_PASSWORD; change it in the owner console", "username", cfg.OwnerUsername)
+	} else if _, ok, _ := a.db.OwnerPasswordHash(ctx, cfg.OwnerUsername); !ok {
+		logger.Warn("the owner cannot log in yet: set TACKLEGATE_OWNER_PASSWORD (at least 10 characters) for the first start", "username", cfg.OwnerUsername)
+	}
+	logger.Warn("SMS codes are written to this log, not sent: no SMS provider is configured")
+	id := &gateway.Identity{DB: a.db, DataKey: a.dataKey, SMS: sms.NewLogSender(logger), SMSLimits: gateway.DefaultSMSLimits, OwnerUsername: cfg.OwnerUsername}
+	// Assign only real clients: a nil *wechat.Client in the interface would not be nil.
+	if a.wechat != nil {
+		id.WeChat = a.wechat
+	}
+	if a.wecom != nil {
+		id.WeCom = a.wecom
+	}
+	return id, nil
+}
+
+// startWorkers runs the outbox worker until ctx ends or the returned stop
+// is called, and waits for it to finish.
+func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.Logger) (stop func()) {
+	handlers := map[string]store.Deliver{}
+	if cfg.MemberWebhook.URL != "" {
+		a.db.EmitMemberEvents(true)
+		hook := &members.Webhook{URL: cfg.MemberWebhook.URL, Secret: []byte(cfg.MemberWebhook.Secret)}
+		handlers[store.KindMemberDirectory] = hook.Deliverer()
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	w := &store.OutboxWorker{DB: a.db, Handlers: handlers, Logger: logger}
+	go func() { w.Run(wctx); close(done) }()
+	return func() { cancel(); <-done }
 }
 
 func (a *app) checks() map[string]gateway.Check {
