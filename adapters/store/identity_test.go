@@ -287,3 +287,25 @@ func TestSMSLimitsAndAttempts(t *testing.T) {
 		})
 	}
 }
+
+func TestLinkAuditIsAppendOnly(t *testing.T) {
+	for _, tg := range storetest.Targets() {
+		t.Run(tg.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := migrated(t, tg)
+			if _, _, _, err := db.LoginWeChat(ctx, appID, "o-audit", ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Gorm.Exec("UPDATE link_audit SET reason = 'rewritten'").Error; err == nil {
+				t.Error("an audit line was updated")
+			}
+			if err := db.Gorm.Exec("DELETE FROM link_audit").Error; err == nil {
+				t.Error("an audit line was deleted")
+			}
+			if entries, _ := db.LinkAudit(ctx, 0, 0, 10); len(entries) != 1 || entries[0].Reason == "rewritten" {
+				t.Errorf("audit after the attempts: %+v", entries)
+			}
+		})
+	}
+}

@@ -348,7 +348,7 @@ func TestDemoStartsAndPrintsWhere(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	for _, cmd := range []string{"serve", "demo", "sim", "migrate", "version"} {
+	for _, cmd := range []string{"serve", "demo", "sim", "migrate", "members", "version"} {
 		code, out, _ := runCmd(t, nil, cmd, "--help")
 		if code != exitOK || !strings.Contains(out, "Usage: tacklegate "+cmd) {
 			t.Errorf("%s --help: %d %q", cmd, code, out)
