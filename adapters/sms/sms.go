@@ -48,3 +48,24 @@ func (s *LogSender) Last(phone string) (string, bool) {
 	t, ok := s.last[phone]
 	return t, ok
 }
+
+// Both sends through every sender in turn (the demo logs the code and shows
+// it on the simulator's page); the first error is returned.
+func Both(senders ...Sender) Sender { return multi(senders) }
+
+type multi []Sender
+
+func (m multi) Send(ctx context.Context, phone, text string) error {
+	for _, s := range m {
+		if err := s.Send(ctx, phone, text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Func adapts a function to a Sender.
+type Func func(ctx context.Context, phone, text string) error
+
+// Send calls f.
+func (f Func) Send(ctx context.Context, phone, text string) error { return f(ctx, phone, text) }

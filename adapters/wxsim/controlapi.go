@@ -67,6 +67,7 @@ func (s *Simulator) controlRoutes() {
 	s.ctl("POST /sim/api/verify/wecom", s.ctlVerifyWeCom)
 	s.ctl("GET /sim/api/media/{id}", s.ctlMedia)
 	s.ctl("GET /sim/api/payments", s.ctlPayments)
+	s.ctl("GET /sim/api/sms", s.ctlSMS)
 	s.kfControlRoutes()
 }
 

@@ -55,6 +55,7 @@ type Simulator struct {
 	publicURL   string
 	payHandler  http.Handler
 	paymentsSrc func() any
+	sms         []SMS // text messages the customers' phones received
 
 	server   *http.Server
 	listener net.Listener

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tacklegate/tacklegate/adapters/sms"
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/config"
 )
@@ -81,7 +82,8 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stdout, strings.Join(cfg.Redacted(), "\n"))
 		return exitOK
 	}
-	return serve(ctx, e, cfg, serveHooks{ln: ln, now: w.sim.Clock().Now, started: func(base string, db *store.DB) {
+	toPhone := sms.Func(func(_ context.Context, phone, text string) error { w.sim.ReceiveSMS(phone, text); return nil })
+	return serve(ctx, e, cfg, serveHooks{ln: ln, now: w.sim.Clock().Now, sms: toPhone, started: func(base string, db *store.DB) {
 		w.pointAt(base)
 		if err := seedDemo(ctx, db); err != nil {
 			fmt.Fprintln(e.stderr, "tacklegate demo: seeding the shop failed:", err)

@@ -221,6 +221,13 @@ func TestDemoThroughSimulator(t *testing.T) {
 		t.Errorf("owner login with the printed password: HTTP %d", code)
 	}
 
+	// An SMS login code shows on the simulator's page (the customer's phone).
+	postJSON(t, r.base+"/api/v1/auth/sms/send", map[string]string{"phone": "13800138002"}, nil)
+	_, _, smsBody := get(t, sim+"/sim/api/sms")
+	if !regexp.MustCompile(`8613800138002.*验证码是 \d{6}`).Match(smsBody) {
+		t.Errorf("the SMS code is not on the simulator's page: %s", smsBody)
+	}
+
 	// Simulated time moves on two days (the /sim page's clock buttons); the
 	// demo gateway judges callback timestamps by that clock, so a message
 	// sent "later" still gets through.

@@ -53,6 +53,9 @@ func cmdServe(ctx context.Context, e env, args []string) int {
 
 // serveHooks let demo add to what serve runs.
 type serveHooks struct {
+	// sms, when set, also receives every SMS (the demo shows codes on the
+	// simulator's page).
+	sms sms.Sender
 	// now, when set, is the clock callback timestamps are judged by: the
 	// simulator's in demo, so that moving simulated time keeps working.
 	now func() time.Time
@@ -98,7 +101,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		callbacks.Pay = pay
 	}
 	callbacks.Now = hooks.now
-	identity, err := app.identity(ctx, cfg, logger)
+	identity, err := app.identity(ctx, cfg, logger, hooks.sms)
 	if err != nil {
 		return fail(e, "cannot start", err)
 	}
@@ -312,7 +315,7 @@ func (a *app) openClients(cfg config.Config, logger *slog.Logger) error {
 
 // identity sets up logins: the owner's first password, the SMS sender and
 // the channels' clients.
-func (a *app) identity(ctx context.Context, cfg config.Config, logger *slog.Logger) (*gateway.Identity, error) {
+func (a *app) identity(ctx context.Context, cfg config.Config, logger *slog.Logger, also sms.Sender) (*gateway.Identity, error) {
 	seeded, err := gateway.SeedOwner(ctx, a.db, cfg.OwnerUsername, cfg.OwnerPassword)
 	if err != nil {
 		return nil, err
@@ -323,7 +326,11 @@ func (a *app) identity(ctx context.Context, cfg config.Config, logger *slog.Logg
 		logger.Warn("the owner cannot log in yet: set TACKLEGATE_OWNER_PASSWORD (at least 10 characters) for the first start", "username", cfg.OwnerUsername)
 	}
 	logger.Warn("SMS codes are written to this log, not sent: no SMS provider is configured")
-	id := &gateway.Identity{DB: a.db, DataKey: a.dataKey, SMS: sms.NewLogSender(logger), SMSLimits: gateway.DefaultSMSLimits, OwnerUsername: cfg.OwnerUsername}
+	var sender sms.Sender = sms.NewLogSender(logger)
+	if also != nil {
+		sender = sms.Both(sender, also)
+	}
+	id := &gateway.Identity{DB: a.db, DataKey: a.dataKey, SMS: sender, SMSLimits: gateway.DefaultSMSLimits, OwnerUsername: cfg.OwnerUsername}
 	// Assign only real clients: a nil *wechat.Client in the interface would not be nil.
 	if a.wechat != nil {
 		id.WeChat = a.wechat
