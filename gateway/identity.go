@@ -310,6 +310,17 @@ func (h *identityHandlers) customerMember(ctx context.Context, p Principal) (ren
 	return h.id.DB.Member(ctx, rental.MemberID(id))
 }
 
+// CustomerMember returns the member the signed-in customer acts as, resolved
+// now (so a relink or unlink applies to the next request). Use it in any
+// handler registered for customers.
+func (s *Server) CustomerMember(c *fiber.Ctx) (rental.Member, error) {
+	if s.opts.Identity == nil {
+		return rental.Member{}, rental.Errorf("gateway.CustomerMember", rental.KindInternal, "identity routes are not configured")
+	}
+	h := &identityHandlers{id: s.opts.Identity}
+	return h.customerMember(c.UserContext(), caller(c))
+}
+
 // loginWeCom: the code WeCom's browser carries → a registered staff member.
 func (h *identityHandlers) loginWeCom(c *fiber.Ctx) error {
 	const op = "auth.loginWeCom"
