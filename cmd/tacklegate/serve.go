@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -105,6 +106,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	if err != nil {
 		return fail(e, "cannot start", err)
 	}
+	app.now = hooks.now
 	workers := app.startWorkers(ctx, cfg, logger)
 	defer workers()
 	reg := prometheus.NewRegistry()
@@ -121,6 +123,9 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		Callbacks:    callbacks,
 		Identity:     identity,
 	})
+	if app.bridge != nil {
+		srv.MountBridge(app.bridge)
+	}
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
 		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
@@ -239,6 +244,11 @@ type app struct {
 	redis   *redis.Client
 	wechat  *wechat.Client // nil when the mini-program channel is off
 	wecom   *wecom.Client  // nil when WeCom is off
+	// bridge is the message bridge (customers in WeChat ⇄ staff in WeCom),
+	// set by startWorkers when both channels are on; now is the clock of its
+	// conversation rules (the simulator's in demo).
+	bridge *gateway.Bridge
+	now    func() time.Time
 }
 
 // openApp opens the database (applying migrations if allowed), checks the
@@ -350,11 +360,28 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 		hook := &members.Webhook{URL: cfg.MemberWebhook.URL, Secret: []byte(cfg.MemberWebhook.Secret)}
 		handlers[store.KindMemberDirectory] = hook.Deliverer()
 	}
+	if a.wechat != nil && a.wecom != nil {
+		var err error
+		if a.bridge, err = gateway.NewBridge(gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now}); err != nil {
+			logger.Error("the message bridge cannot start", "error", err)
+		} else {
+			maps.Copy(handlers, a.bridge.Handlers())
+		}
+	} else {
+		logger.Info("the message bridge is off: it needs both the mini-program and WeCom channels")
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	w := &store.OutboxWorker{DB: a.db, Handlers: handlers, Logger: logger}
 	go func() { w.Run(wctx); close(done) }()
-	return func() { cancel(); <-done }
+	bridgeDone := make(chan struct{})
+	go func() {
+		if a.bridge != nil {
+			a.bridge.Run(wctx)
+		}
+		close(bridgeDone)
+	}()
+	return func() { cancel(); <-done; <-bridgeDone }
 }
 
 func (a *app) checks() map[string]gateway.Check {
