@@ -54,6 +54,7 @@ type Config struct {
 	OwnerUsername string
 	OwnerPassword string // bootstrap only: seeds the owner's login on first start
 	MemberWebhook MemberWebhook
+	RentalWebhook RentalWebhook
 
 	raw map[string]string // the merged textual values, for Redacted
 }
@@ -88,6 +89,14 @@ type WeChatPay struct {
 // MemberWebhook is the shop's other membership system, told about members
 // created and linked here.
 type MemberWebhook struct {
+	URL    string
+	Secret string
+}
+
+// RentalWebhook is the shop's existing rental system, told about every
+// order event (created, paid, picked up, returned, settled, cancelled,
+// expired).
+type RentalWebhook struct {
 	URL    string
 	Secret string
 }
@@ -269,6 +278,21 @@ var settings = []setting{
 			return errors.New("must be at least 16 characters")
 		}
 		c.MemberWebhook.Secret = v
+		return nil
+	}},
+	{env: Prefix + "RENTAL_WEBHOOK_URL", help: "optional: the shop's existing rental system, told about every order event (HMAC-signed POST from the outbox)", set: func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%q is not an absolute http(s) URL", v)
+		}
+		c.RentalWebhook.URL = v
+		return nil
+	}},
+	{env: Prefix + "RENTAL_WEBHOOK_SECRET", secret: true, help: "HMAC-SHA256 key for the rental webhook's X-Tacklegate-Signature (at least 16 characters)", set: func(c *Config, v string) error {
+		if len(v) < 16 {
+			return errors.New("must be at least 16 characters")
+		}
+		c.RentalWebhook.Secret = v
 		return nil
 	}},
 
@@ -550,6 +574,9 @@ func (c *Config) validateGroups(sources map[string]string) []error {
 		"WECHATPAY_PLATFORM_PUBLIC_KEY_FILE", c.WeChatPay.PlatformPublicKeyFile, "WECHATPAY_PLATFORM_SERIAL", c.WeChatPay.PlatformSerial)
 	if (c.MemberWebhook.URL == "") != (c.MemberWebhook.Secret == "") {
 		errs = append(errs, &FieldError{Var: Prefix + "MEMBER_WEBHOOK_URL", Source: source(Prefix + "MEMBER_WEBHOOK_URL"), Reason: "and " + Prefix + "MEMBER_WEBHOOK_SECRET go together: set both or neither"})
+	}
+	if (c.RentalWebhook.URL == "") != (c.RentalWebhook.Secret == "") {
+		errs = append(errs, &FieldError{Var: Prefix + "RENTAL_WEBHOOK_URL", Source: source(Prefix + "RENTAL_WEBHOOK_URL"), Reason: "and " + Prefix + "RENTAL_WEBHOOK_SECRET go together: set both or neither"})
 	}
 	if c.WeChatPay.Enabled() && !c.WeChat.Enabled() {
 		errs = append(errs, &FieldError{Var: Prefix + "WECHATPAY_MCH_ID", Source: source(Prefix + "WECHATPAY_MCH_ID"), Reason: "needs the mini-program (" + Prefix + "WECHAT_APP_ID): payments are made from it"})

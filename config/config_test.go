@@ -111,6 +111,15 @@ func TestValues(t *testing.T) {
 				t.Errorf("%+v %q", c.MemberWebhook, c.OwnerUsername)
 			}
 		}},
+		{"rental webhook without secret", map[string]string{"TACKLEGATE_RENTAL_WEBHOOK_URL": "https://erp.example.com/orders"}, "TACKLEGATE_RENTAL_WEBHOOK_URL", nil},
+		{"rental webhook secret alone", map[string]string{"TACKLEGATE_RENTAL_WEBHOOK_SECRET": "0123456789abcdef"}, "TACKLEGATE_RENTAL_WEBHOOK_URL", nil},
+		{"rental webhook short secret", map[string]string{"TACKLEGATE_RENTAL_WEBHOOK_URL": "https://erp.example.com/orders", "TACKLEGATE_RENTAL_WEBHOOK_SECRET": "short"}, "TACKLEGATE_RENTAL_WEBHOOK_SECRET", nil},
+		{"rental webhook not a URL", map[string]string{"TACKLEGATE_RENTAL_WEBHOOK_URL": "erp.example.com", "TACKLEGATE_RENTAL_WEBHOOK_SECRET": "0123456789abcdef"}, "TACKLEGATE_RENTAL_WEBHOOK_URL", nil},
+		{"rental webhook complete", map[string]string{"TACKLEGATE_RENTAL_WEBHOOK_URL": "https://erp.example.com/orders", "TACKLEGATE_RENTAL_WEBHOOK_SECRET": "0123456789abcdef"}, "", func(t *testing.T, c Config) {
+			if c.RentalWebhook.URL != "https://erp.example.com/orders" || c.RentalWebhook.Secret != "0123456789abcdef" {
+				t.Errorf("%+v", c.RentalWebhook)
+			}
+		}},
 		{"empty value means default", map[string]string{"TACKLEGATE_HTTP_ADDR": "  "}, "", func(t *testing.T, c Config) {
 			if c.HTTPAddr != ":8080" {
 				t.Errorf("addr=%q", c.HTTPAddr)
@@ -200,6 +209,7 @@ func TestRedactedHidesSecrets(t *testing.T) {
 	c, err := Load("", env(map[string]string{
 		"TACKLEGATE_WECHAT_APP_ID": "wx1234567890abcdef", "TACKLEGATE_WECHAT_APP_SECRET": secret,
 		"TACKLEGATE_DATA_KEY": key, "TACKLEGATE_REDIS_URL": "redis://:" + secret + "@127.0.0.1:6379/0",
+		"TACKLEGATE_RENTAL_WEBHOOK_URL": "https://erp.example.com/orders", "TACKLEGATE_RENTAL_WEBHOOK_SECRET": secret,
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +220,7 @@ func TestRedactedHidesSecrets(t *testing.T) {
 			t.Errorf("Redacted output leaks %q:\n%s", s, out)
 		}
 	}
-	for _, want := range []string{"TACKLEGATE_WECHAT_APP_ID=wx1234567890abcdef", "TACKLEGATE_WECHAT_APP_SECRET=<redacted>", "TACKLEGATE_HTTP_ADDR=:8080", "TACKLEGATE_PUBLIC_URL=http://localhost:8080"} {
+	for _, want := range []string{"TACKLEGATE_WECHAT_APP_ID=wx1234567890abcdef", "TACKLEGATE_WECHAT_APP_SECRET=<redacted>", "TACKLEGATE_RENTAL_WEBHOOK_SECRET=<redacted>", "TACKLEGATE_HTTP_ADDR=:8080", "TACKLEGATE_PUBLIC_URL=http://localhost:8080"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Redacted output lacks %q:\n%s", want, out)
 		}

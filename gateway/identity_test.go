@@ -68,7 +68,7 @@ func newIdentityEnv(t *testing.T) *idEnv {
 	logs := &syncBuffer{}
 	sender := sms.NewLogSender(slogTo(logs))
 	srv, _ := newTestServer(t, Options{Identity: &Identity{DB: db, DataKey: key, WeChat: wc, WeCom: wk, SMS: sender,
-		SMSLimits: DefaultSMSLimits, OwnerUsername: "owner"}})
+		SMSLimits: DefaultSMSLimits, OwnerUsername: "owner"}, Rental: &Rental{DB: db}})
 	return &idEnv{srv: srv, db: db, sim: sim, sms: sender}
 }
 

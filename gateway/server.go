@@ -37,6 +37,9 @@ type Options struct {
 	Callbacks *Callbacks
 	// Identity, when set, mounts the auth, member and owner routes.
 	Identity *Identity
+	// Rental, when set (with Identity), mounts the catalog, order, payment,
+	// inspection and evidence routes.
+	Rental *Rental
 }
 
 // Server is the gateway.
@@ -89,6 +92,9 @@ func (s *Server) routes() {
 	}
 	if s.opts.Identity != nil {
 		s.mountIdentity(s.opts.Identity)
+	}
+	if s.opts.Rental != nil && s.opts.Identity != nil {
+		s.mountRental(s.opts.Rental)
 	}
 }
 

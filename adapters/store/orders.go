@@ -226,7 +226,7 @@ func (db *DB) Reserve(ctx context.Context, o *rental.Order) error {
 		for i := range o.Lines {
 			o.Lines[i].ID, o.Lines[i].UnitID = lines[i].ID, rental.UnitID(lines[i].UnitID)
 		}
-		return nil
+		return db.enqueueOrderEvents(tx, o, o.Transitions)
 	})
 	if err != nil {
 		o.ID, o.Version = 0, 0
@@ -445,6 +445,9 @@ func (db *DB) SaveOrder(ctx context.Context, o *rental.Order) error {
 			}
 		}
 		if err := insertTransitions(tx, int64(o.ID), fresh); err != nil {
+			return err
+		}
+		if err := db.enqueueOrderEvents(tx, o, fresh); err != nil {
 			return err
 		}
 		if err := savePayments(tx, o); err != nil {

@@ -50,6 +50,7 @@ type DB struct {
 	sealer  *sealer // set by UseDataKey
 
 	memberEvents bool // link changes enqueue events for the member directory
+	orderEvents  bool // order transitions enqueue events for the rental webhook
 }
 
 // Options tune Open.

@@ -137,9 +137,12 @@ var demoMembers = []store.MemberImport{
 	{Line: 6, MemberNo: "YJ0005", Name: "陈静", Phone: "8613800138005", Tier: "regular", Points: 15},
 }
 
-// seedDemo registers the simulator's staff and imports the demo members;
-// both are idempotent, so a restarted demo keeps its data.
+// seedDemo registers the simulator's staff, imports the demo members and
+// stocks the demo shop; all idempotent, so a restarted demo keeps its data.
 func seedDemo(ctx context.Context, db *store.DB) error {
+	if err := seedShop(ctx, db); err != nil {
+		return err
+	}
 	for userID, name := range map[string]string{"laowang": "老王", "xiaoli": "小李", "ahua": "阿华"} {
 		if _, err := db.SaveStaff(ctx, userID, name, true); err != nil {
 			return err

@@ -42,6 +42,7 @@ func commands() []command {
 		{"sim", "run only the simulator of WeChat, WeCom and WeChat Pay", cmdSim},
 		{"migrate", "apply or list schema migrations (migrate up|status)", cmdMigrate},
 		{"members", "import the shop's existing members (members import FILE.csv)", cmdMembers},
+		{"reconcile", "compare payments and refunds with WeChat Pay's records", cmdReconcile},
 		{"version", "print version and build information", cmdVersion},
 	}
 }
@@ -73,7 +74,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "tacklegate puts a fishing-tackle rental shop onto WeChat, WeCom and WeChat Pay.")
 	fmt.Fprintln(w, "\nUsage: tacklegate COMMAND [options]   (tacklegate COMMAND --help for its options)\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nConfiguration comes from TACKLEGATE_* environment variables, optionally on top of a YAML file (--config).")
 }

@@ -102,12 +102,14 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		callbacks.Pay = pay
 	}
 	callbacks.Now = hooks.now
+	rent := app.rental(cfg, pay, hooks.now, logger)
+	callbacks.Inbound = rent.WatchInbound(callbacks.Inbound) // a stored payment notification is applied at once
 	identity, err := app.identity(ctx, cfg, logger, hooks.sms)
 	if err != nil {
 		return fail(e, "cannot start", err)
 	}
 	app.now = hooks.now
-	workers := app.startWorkers(ctx, cfg, logger)
+	workers := app.startWorkers(ctx, cfg, logger, rent)
 	defer workers()
 	reg := prometheus.NewRegistry()
 	gateway.RegisterRuntimeMetrics(reg)
@@ -122,6 +124,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		Version:      version + " " + revision,
 		Callbacks:    callbacks,
 		Identity:     identity,
+		Rental:       rent,
 	})
 	if app.bridge != nil {
 		srv.MountBridge(app.bridge)
@@ -351,10 +354,10 @@ func (a *app) identity(ctx context.Context, cfg config.Config, logger *slog.Logg
 	return id, nil
 }
 
-// startWorkers runs the outbox worker until ctx ends or the returned stop
-// is called, and waits for it to finish.
-func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.Logger) (stop func()) {
-	handlers := map[string]store.Deliver{}
+// startWorkers runs the outbox worker and the rental payment jobs until ctx
+// ends or the returned stop is called, and waits for them to finish.
+func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.Logger, rent *gateway.Rental) (stop func()) {
+	handlers := a.rentalHandlers(cfg, rent)
 	if cfg.MemberWebhook.URL != "" {
 		a.db.EmitMemberEvents(true)
 		hook := &members.Webhook{URL: cfg.MemberWebhook.URL, Secret: []byte(cfg.MemberWebhook.Secret)}
@@ -374,6 +377,8 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	done := make(chan struct{})
 	w := &store.OutboxWorker{DB: a.db, Handlers: handlers, Logger: logger}
 	go func() { w.Run(wctx); close(done) }()
+	jobsDone := make(chan struct{})
+	go func() { rent.Run(wctx); close(jobsDone) }()
 	bridgeDone := make(chan struct{})
 	go func() {
 		if a.bridge != nil {
@@ -381,7 +386,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 		}
 		close(bridgeDone)
 	}()
-	return func() { cancel(); <-done; <-bridgeDone }
+	return func() { cancel(); <-done; <-jobsDone; <-bridgeDone }
 }
 
 func (a *app) checks() map[string]gateway.Check {

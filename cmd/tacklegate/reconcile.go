@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tacklegate/tacklegate/adapters/store"
+	"github.com/tacklegate/tacklegate/gateway"
+	"github.com/tacklegate/tacklegate/rental"
+)
+
+// exitMismatch is reconcile's exit status when it found differences: not a
+// failure to run, but something for a person to look at.
+const exitMismatch = 3
+
+func cmdReconcile(ctx context.Context, e env, args []string) int {
+	fs := newFlags(e, "reconcile", "reconcile [--config FILE] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]",
+		"Compares the payments and refunds recorded here with WeChat Pay's own records: every payment attempt made\n"+
+			"from --from through --to (days in Asia/Shanghai; default the last 30 days through today) is queried by\n"+
+			"out_trade_no, and each of its refunds by out_refund_no. Prints every mismatch — paid at WeChat Pay but not\n"+
+			"here, paid here but not there, amounts that differ, refunds missing or not recorded, money owed with no\n"+
+			"refund under way — and the anomalies recorded in the period (notifications for unknown orders, wrong\n"+
+			"amounts, appids or merchants). It changes nothing.\n\n"+
+			"Exit status: 0 when everything matches, 3 when there are mismatches, 1 when the comparison could not be\n"+
+			"made (database or WeChat Pay unreachable), 2 for a wrong command line or configuration.")
+	cfgPath := fs.String("config", "", "YAML file with settings")
+	fromFlag := fs.String("from", "", "first day of payment attempts to check (default: 30 days ago)")
+	toFlag := fs.String("to", "", "last day of payment attempts to check, included (default: today)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if code, done := parseFlags(fs, e, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "tacklegate reconcile: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	today := rental.DateOf(time.Now())
+	from, to := today.AddDays(-30), today
+	for _, f := range []struct {
+		val  string
+		into *rental.Date
+		name string
+	}{{*fromFlag, &from, "--from"}, {*toFlag, &to, "--to"}} {
+		if f.val == "" {
+			continue
+		}
+		d, err := rental.ParseDate(f.val)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "tacklegate reconcile: %s %s\n", f.name, rental.ErrorMessage(err))
+			return exitUsage
+		}
+		*f.into = d
+	}
+	if to.Before(from) {
+		fmt.Fprintln(e.stderr, "tacklegate reconcile: --to is before --from")
+		return exitUsage
+	}
+	cfg, ok := loadConfig(e, *cfgPath, e.getenv)
+	if !ok {
+		return exitUsage
+	}
+	if !cfg.WeChatPay.Enabled() {
+		fmt.Fprintln(e.stderr, "tacklegate reconcile: WeChat Pay is not configured (TACKLEGATE_WECHATPAY_*): there is nothing to compare with")
+		return exitUsage
+	}
+	pay, err := newPayClient(cfg, nil)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "tacklegate: invalid configuration:\n  "+rental.ErrorMessage(err))
+		return exitUsage
+	}
+	logger := newLogger(cfg, e.stderr)
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: logger})
+	if err != nil {
+		return fail(e, "reconcile", err)
+	}
+	defer db.Close()
+	if n, err := db.Pending(ctx); err != nil {
+		return fail(e, "reconcile", err)
+	} else if n > 0 {
+		fmt.Fprintf(e.stderr, "tacklegate reconcile: the database schema is %d migration(s) behind; run `tacklegate migrate up`\n", n)
+		return exitFail
+	}
+	r := &gateway.Rental{DB: db, Pay: pay, AppID: cfg.WeChat.AppID, Logger: logger}
+	start, end := from.Start(), to.AddDays(1).Start()
+	fmt.Fprintf(e.stderr, "reconciling payment attempts of %s – %s (Asia/Shanghai) with WeChat Pay…\n", from, to)
+	last := time.Now()
+	rep, err := r.Reconcile(ctx, start, end, func(orders, payments int) {
+		if time.Since(last) >= time.Second {
+			fmt.Fprintf(e.stderr, "  checked %d orders, %d payment attempts…\n", orders, payments)
+			last = time.Now()
+		}
+	})
+	if err != nil {
+		return fail(e, "reconcile", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct { //nolint:errcheck // stdout
+			From       rental.Date        `json:"from"`
+			To         rental.Date        `json:"to"`
+			Orders     int                `json:"orders"`
+			Payments   int                `json:"payments"`
+			Refunds    int                `json:"refunds"`
+			Mismatches []gateway.Mismatch `json:"mismatches"`
+			Anomalies  []store.PayAnomaly `json:"anomalies"`
+		}{from, to, rep.Orders, rep.Payments, rep.Refunds, nonNil(rep.Mismatches), nonNil(rep.Anomalies)})
+	} else {
+		printReconcile(e, from, to, rep)
+	}
+	if len(rep.Mismatches) > 0 {
+		return exitMismatch
+	}
+	return exitOK
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func printReconcile(e env, from, to rental.Date, rep gateway.ReconcileReport) {
+	out := e.stdout
+	fmt.Fprintf(out, "对账 reconciliation %s – %s: %d orders, %d payment attempts, %d refunds checked with WeChat Pay\n",
+		from, to, rep.Orders, rep.Payments, rep.Refunds)
+	if len(rep.Mismatches) == 0 {
+		fmt.Fprintln(out, "一致 everything matches")
+	} else {
+		fmt.Fprintf(out, "不一致 %d mismatch(es):\n", len(rep.Mismatches))
+		for _, m := range rep.Mismatches {
+			var b strings.Builder
+			fmt.Fprintf(&b, "  %-32s", m.Kind)
+			if m.OrderNo != "" {
+				fmt.Fprintf(&b, " order %s (#%d)", m.OrderNo, m.OrderID)
+			} else if m.OrderID > 0 {
+				fmt.Fprintf(&b, " order #%d", m.OrderID)
+			}
+			if m.OutTradeNo != "" {
+				fmt.Fprintf(&b, " out_trade_no %s", m.OutTradeNo)
+			}
+			if m.OutRefundNo != "" {
+				fmt.Fprintf(&b, " out_refund_no %s", m.OutRefundNo)
+			}
+			fmt.Fprintf(&b, "\n      here: %s | WeChat Pay: %s", m.Here, m.There)
+			if m.Detail != "" {
+				fmt.Fprintf(&b, " | %s", m.Detail)
+			}
+			fmt.Fprintln(out, b.String())
+		}
+	}
+	if len(rep.Anomalies) > 0 {
+		fmt.Fprintf(out, "记录的异常 %d anomaly(ies) recorded in the period:\n", len(rep.Anomalies))
+		for _, a := range rep.Anomalies {
+			fmt.Fprintf(out, "  #%d %s %-18s order #%d out_trade_no %s out_refund_no %s amount %s expected %s %s\n",
+				a.ID, a.CreatedAt.In(rental.Shanghai()).Format("2006-01-02 15:04"), a.Kind, a.OrderID, a.OutTradeNo, a.OutRefundNo, a.Amount, a.Expected, a.Detail)
+		}
+	}
+}
