@@ -52,6 +52,7 @@ type claims struct {
 // data key, so every instance accepts every other's tokens and no second
 // secret has to be distributed.
 type authority struct {
+	dataKey    []byte
 	key        []byte
 	smsKey     []byte
 	db         *store.DB
@@ -60,13 +61,17 @@ type authority struct {
 }
 
 func newAuthority(dataKey []byte, db *store.DB) *authority {
-	derive := func(label string) []byte {
-		m := hmac.New(sha256.New, dataKey)
-		m.Write([]byte(label))
-		return m.Sum(nil)
-	}
-	return &authority{key: derive("tacklegate access tokens v1"), smsKey: derive("tacklegate sms codes v1"), db: db,
-		accessTTL: 15 * time.Minute, refreshTTL: 30 * 24 * time.Hour}
+	a := &authority{dataKey: dataKey, db: db, accessTTL: 15 * time.Minute, refreshTTL: 30 * 24 * time.Hour}
+	a.key, a.smsKey = a.derive("tacklegate access tokens v1"), a.derive("tacklegate sms codes v1")
+	return a
+}
+
+// derive makes a key for one purpose from the data key, so that a secret
+// for one use can never serve another.
+func (a *authority) derive(label string) []byte {
+	m := hmac.New(sha256.New, a.dataKey)
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 func randomToken() string {

@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tacklegate/tacklegate/adapters/store"
+	"github.com/tacklegate/tacklegate/media"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -39,6 +40,14 @@ var genericMessage = map[rental.Kind]string{
 	rental.KindUnavailable:  "服务暂时不可用，请稍后再试 (temporarily unavailable, try again later)",
 	rental.KindUpstream:     "微信服务暂时不可用，请稍后再试 (WeChat did not answer, try again later)",
 	rental.KindInternal:     "服务器出错了，我们会尽快处理 (internal error)",
+}
+
+// mediaKinds maps the video rooms' error codes to kinds (media does not
+// import rental; this table is the mapping its comments ask for).
+var mediaKinds = map[media.Code]rental.Kind{
+	media.CodeInvalid: rental.KindInvalid, media.CodeRoomFull: rental.KindConflict, media.CodeTooManyRooms: rental.KindUnavailable,
+	media.CodeRoomMismatch: rental.KindConflict, media.CodeRoomNotFound: rental.KindNotFound, media.CodeVideoNotAllowed: rental.KindInvalid,
+	media.CodeSessionClosed: rental.KindConflict, media.CodeClosed: rental.KindUnavailable, media.CodeInternal: rental.KindInternal,
 }
 
 // fiberCodes covers errors fiber and fasthttp raise themselves.
@@ -79,6 +88,18 @@ func classify(err error) (status int, code, message string) {
 			message = genericMessage[kind]
 		}
 		return status, string(kind), message
+	}
+	var me *media.Error
+	if errors.As(err, &me) {
+		kind := mediaKinds[me.Code]
+		if kind == "" {
+			kind = rental.KindInternal
+		}
+		msg := me.Message
+		if msg == "" || kind == rental.KindInternal {
+			msg = genericMessage[kind]
+		}
+		return statusByKind[kind], string(kind), msg
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {

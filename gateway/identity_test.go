@@ -19,6 +19,7 @@ import (
 	"github.com/tacklegate/tacklegate/adapters/wechat"
 	"github.com/tacklegate/tacklegate/adapters/wecom"
 	"github.com/tacklegate/tacklegate/adapters/wxsim"
+	"github.com/tacklegate/tacklegate/media"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -67,8 +68,13 @@ func newIdentityEnv(t *testing.T) *idEnv {
 	}
 	logs := &syncBuffer{}
 	sender := sms.NewLogSender(slogTo(logs))
+	rooms, err := media.NewManager(media.Config{IncludeLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rooms.Close)
 	srv, _ := newTestServer(t, Options{Identity: &Identity{DB: db, DataKey: key, WeChat: wc, WeCom: wk, SMS: sender,
-		SMSLimits: DefaultSMSLimits, OwnerUsername: "owner"}, Rental: &Rental{DB: db}})
+		SMSLimits: DefaultSMSLimits, OwnerUsername: "owner"}, Rental: &Rental{DB: db}, Rooms: &Rooms{Manager: rooms}})
 	return &idEnv{srv: srv, db: db, sim: sim, sms: sender}
 }
 

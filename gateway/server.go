@@ -37,6 +37,8 @@ type Options struct {
 	Callbacks *Callbacks
 	// Identity, when set, mounts the auth, member and owner routes.
 	Identity *Identity
+	// Rooms, when set (with Identity), mounts /api/v1/rooms and /ws.
+	Rooms *Rooms
 	// Rental, when set (with Identity), mounts the catalog, order, payment,
 	// inspection and evidence routes.
 	Rental *Rental
@@ -92,6 +94,9 @@ func (s *Server) routes() {
 	}
 	if s.opts.Identity != nil {
 		s.mountIdentity(s.opts.Identity)
+		if s.opts.Rooms != nil {
+			s.mountRooms(s.opts.Rooms)
+		}
 	}
 	if s.opts.Rental != nil && s.opts.Identity != nil {
 		s.mountRental(s.opts.Rental)
