@@ -114,6 +114,8 @@ func (h *roomHandlers) join(c *fiber.Ctx) error {
 
 const localsRoom = "room_claims"
 
+var errSocketClosed = errors.New("the signaling socket is closed")
+
 // upgrade checks the room token before the WebSocket handshake, so a bad
 // token is an ordinary JSON 401.
 func (h *roomHandlers) upgrade(c *fiber.Ctx) error {
@@ -135,10 +137,18 @@ func (h *roomHandlers) serve(conn *websocket.Conn) {
 	rc, _ := conn.Locals(localsRoom).(roomClaims)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var mu sync.Mutex // one writer at a time on the socket
+	// One writer at a time on the socket, and none after this handler
+	// returns: media may still send while a session winds down, but the
+	// WebSocket wrapper recycles conn as soon as we return.
+	var mu sync.Mutex
+	closed := false
+	defer func() { mu.Lock(); closed = true; mu.Unlock() }()
 	send := func(sig media.Signal) error {
 		mu.Lock()
 		defer mu.Unlock()
+		if closed {
+			return errSocketClosed
+		}
 		conn.SetWriteDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
 		return conn.WriteJSON(sig)
 	}
@@ -152,9 +162,19 @@ func (h *roomHandlers) serve(conn *websocket.Conn) {
 		send(media.Signal{Type: "error", Error: &media.SignalError{Code: "join_failed", Message: msg}}) //nolint:errcheck
 		return
 	}
+	// When the session ends (left, removed, room closed) the socket is
+	// closed, which ends the read loop below. The watcher must be finished
+	// before this handler returns: the WebSocket wrapper recycles conn then.
+	handlerDone := make(chan struct{})
+	watcherDone := make(chan struct{})
+	defer func() { close(handlerDone); <-watcherDone }()
 	go func() {
-		<-sess.Done() // the session ended (left, removed, room closed): close the socket
-		conn.Close()
+		defer close(watcherDone)
+		select {
+		case <-sess.Done():
+			conn.Close()
+		case <-handlerDone:
+		}
 	}()
 	for {
 		_, data, err := conn.ReadMessage()
