@@ -56,6 +56,13 @@ type Config struct {
 	MemberWebhook MemberWebhook
 	RentalWebhook RentalWebhook
 
+	// AssistantMode says when the AI customer service answers: "unattended"
+	// (while nobody is on duty; the default), "first" (every message, people
+	// take over on handoff) or "off". The words are those of
+	// gateway/assistant.ParseMode.
+	AssistantMode string
+	LLM           LLM
+
 	raw map[string]string // the merged textual values, for Redacted
 }
 
@@ -100,6 +107,19 @@ type RentalWebhook struct {
 	URL    string
 	Secret string
 }
+
+// LLM is the optional OpenAI-compatible model the assistant phrases answers
+// with (see adapters/llm). Without it the assistant answers from retrieval.
+type LLM struct {
+	BaseURL     string
+	APIKey      string
+	Model       string
+	VisionModel string
+	Timeout     time.Duration
+}
+
+// Enabled reports whether a model is configured (base URL and model set).
+func (l LLM) Enabled() bool { return l.BaseURL != "" && l.Model != "" }
 
 // Enabled reports whether the mini-program channel is configured.
 func (w WeChat) Enabled() bool { return w.AppID != "" }
@@ -295,6 +315,27 @@ var settings = []setting{
 		c.RentalWebhook.Secret = v
 		return nil
 	}},
+
+	{env: Prefix + "ASSISTANT_MODE", def: "unattended", help: "when the AI customer service answers customers: unattended (while nobody is on duty), first (every message until it hands over to a person) or off", set: func(c *Config, v string) error {
+		switch m := strings.ToLower(v); m {
+		case "unattended", "first", "off":
+			c.AssistantMode = m
+			return nil
+		}
+		return fmt.Errorf("%q is not one of unattended, first, off", v)
+	}},
+	{env: Prefix + "LLM_BASE_URL", help: "optional OpenAI-compatible API base (the part before /chat/completions, e.g. https://api.openai.com/v1); with LLM_MODEL a model phrases the assistant's answers", set: func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			return fmt.Errorf("%q is not an absolute http(s) URL without a query", v)
+		}
+		c.LLM.BaseURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{env: Prefix + "LLM_API_KEY", secret: true, help: "bearer token for the model server; may be empty for a local one", set: str(func(c *Config) *string { return &c.LLM.APIKey })},
+	{env: Prefix + "LLM_MODEL", help: "model for text questions; required with LLM_BASE_URL", set: str(func(c *Config) *string { return &c.LLM.Model })},
+	{env: Prefix + "LLM_VISION_MODEL", help: "optional model that accepts images (customers' photos); without it photos go to a person", set: str(func(c *Config) *string { return &c.LLM.VisionModel })},
+	{env: Prefix + "LLM_TIMEOUT", def: "15s", help: "longest a model may take for one whole answer; past it the retrieval answer is sent instead", set: dur(func(c *Config) *time.Duration { return &c.LLM.Timeout }, time.Second)},
 
 	{env: Prefix + "WECHAT_APP_ID", help: "mini-program AppID (wx…); unset switches the mini-program channel off", set: func(c *Config, v string) error {
 		if !strings.HasPrefix(v, "wx") || len(v) < 10 {
@@ -577,6 +618,12 @@ func (c *Config) validateGroups(sources map[string]string) []error {
 	}
 	if (c.RentalWebhook.URL == "") != (c.RentalWebhook.Secret == "") {
 		errs = append(errs, &FieldError{Var: Prefix + "RENTAL_WEBHOOK_URL", Source: source(Prefix + "RENTAL_WEBHOOK_URL"), Reason: "and " + Prefix + "RENTAL_WEBHOOK_SECRET go together: set both or neither"})
+	}
+	if c.LLM.BaseURL != "" && c.LLM.Model == "" {
+		errs = append(errs, &FieldError{Var: Prefix + "LLM_MODEL", Source: source(Prefix + "LLM_MODEL"), Reason: "is not set; it is required when " + Prefix + "LLM_BASE_URL is set"})
+	}
+	if c.LLM.BaseURL == "" && (c.LLM.Model != "" || c.LLM.VisionModel != "") {
+		errs = append(errs, &FieldError{Var: Prefix + "LLM_BASE_URL", Source: source(Prefix + "LLM_BASE_URL"), Reason: "is not set; it is required when " + Prefix + "LLM_MODEL or " + Prefix + "LLM_VISION_MODEL is set"})
 	}
 	if c.WeChatPay.Enabled() && !c.WeChat.Enabled() {
 		errs = append(errs, &FieldError{Var: Prefix + "WECHATPAY_MCH_ID", Source: source(Prefix + "WECHATPAY_MCH_ID"), Reason: "needs the mini-program (" + Prefix + "WECHAT_APP_ID): payments are made from it"})

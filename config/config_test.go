@@ -120,6 +120,32 @@ func TestValues(t *testing.T) {
 				t.Errorf("%+v", c.RentalWebhook)
 			}
 		}},
+		{"assistant mode default", nil, "", func(t *testing.T, c Config) {
+			if c.AssistantMode != "unattended" || c.LLM.Enabled() || c.LLM.Timeout != 15*time.Second {
+				t.Errorf("mode=%q llm=%+v", c.AssistantMode, c.LLM)
+			}
+		}},
+		{"assistant mode first", map[string]string{"TACKLEGATE_ASSISTANT_MODE": "First"}, "", func(t *testing.T, c Config) {
+			if c.AssistantMode != "first" {
+				t.Errorf("mode=%q", c.AssistantMode)
+			}
+		}},
+		{"assistant mode off", map[string]string{"TACKLEGATE_ASSISTANT_MODE": "off"}, "", func(t *testing.T, c Config) {
+			if c.AssistantMode != "off" {
+				t.Errorf("mode=%q", c.AssistantMode)
+			}
+		}},
+		{"assistant mode bad", map[string]string{"TACKLEGATE_ASSISTANT_MODE": "always"}, "TACKLEGATE_ASSISTANT_MODE", nil},
+		{"llm on", map[string]string{"TACKLEGATE_LLM_BASE_URL": "https://api.example.com/v1/", "TACKLEGATE_LLM_MODEL": "m1", "TACKLEGATE_LLM_API_KEY": "sk-x", "TACKLEGATE_LLM_VISION_MODEL": "v1", "TACKLEGATE_LLM_TIMEOUT": "30s"}, "", func(t *testing.T, c Config) {
+			want := LLM{BaseURL: "https://api.example.com/v1", APIKey: "sk-x", Model: "m1", VisionModel: "v1", Timeout: 30 * time.Second}
+			if c.LLM != want || !c.LLM.Enabled() {
+				t.Errorf("llm=%+v", c.LLM)
+			}
+		}},
+		{"llm base without model", map[string]string{"TACKLEGATE_LLM_BASE_URL": "https://api.example.com/v1"}, "TACKLEGATE_LLM_MODEL", nil},
+		{"llm model without base", map[string]string{"TACKLEGATE_LLM_MODEL": "m1"}, "TACKLEGATE_LLM_BASE_URL", nil},
+		{"llm base not a url", map[string]string{"TACKLEGATE_LLM_BASE_URL": "api.example.com", "TACKLEGATE_LLM_MODEL": "m1"}, "TACKLEGATE_LLM_BASE_URL", nil},
+		{"llm timeout too short", map[string]string{"TACKLEGATE_LLM_TIMEOUT": "10ms"}, "TACKLEGATE_LLM_TIMEOUT", nil},
 		{"empty value means default", map[string]string{"TACKLEGATE_HTTP_ADDR": "  "}, "", func(t *testing.T, c Config) {
 			if c.HTTPAddr != ":8080" {
 				t.Errorf("addr=%q", c.HTTPAddr)
@@ -210,6 +236,7 @@ func TestRedactedHidesSecrets(t *testing.T) {
 		"TACKLEGATE_WECHAT_APP_ID": "wx1234567890abcdef", "TACKLEGATE_WECHAT_APP_SECRET": secret,
 		"TACKLEGATE_DATA_KEY": key, "TACKLEGATE_REDIS_URL": "redis://:" + secret + "@127.0.0.1:6379/0",
 		"TACKLEGATE_RENTAL_WEBHOOK_URL": "https://erp.example.com/orders", "TACKLEGATE_RENTAL_WEBHOOK_SECRET": secret,
+		"TACKLEGATE_LLM_BASE_URL": "https://api.example.com/v1", "TACKLEGATE_LLM_MODEL": "m1", "TACKLEGATE_LLM_API_KEY": secret,
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +247,7 @@ func TestRedactedHidesSecrets(t *testing.T) {
 			t.Errorf("Redacted output leaks %q:\n%s", s, out)
 		}
 	}
-	for _, want := range []string{"TACKLEGATE_WECHAT_APP_ID=wx1234567890abcdef", "TACKLEGATE_WECHAT_APP_SECRET=<redacted>", "TACKLEGATE_RENTAL_WEBHOOK_SECRET=<redacted>", "TACKLEGATE_HTTP_ADDR=:8080", "TACKLEGATE_PUBLIC_URL=http://localhost:8080"} {
+	for _, want := range []string{"TACKLEGATE_WECHAT_APP_ID=wx1234567890abcdef", "TACKLEGATE_WECHAT_APP_SECRET=<redacted>", "TACKLEGATE_RENTAL_WEBHOOK_SECRET=<redacted>", "TACKLEGATE_LLM_API_KEY=<redacted>", "TACKLEGATE_LLM_MODEL=m1", "TACKLEGATE_HTTP_ADDR=:8080", "TACKLEGATE_PUBLIC_URL=http://localhost:8080"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Redacted output lacks %q:\n%s", want, out)
 		}

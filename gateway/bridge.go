@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/wechat"
 	"github.com/tacklegate/tacklegate/adapters/wecom"
+	"github.com/tacklegate/tacklegate/gateway/assistant"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -204,8 +206,8 @@ type BridgeOptions struct {
 	// once per conversation per interval (default 1 h).
 	AwayInterval time.Duration
 	// AwayText is the auto-reply when nobody is on duty (default
-	// rental.TextAwayReply). The hook for opening hours and, later, the
-	// assistant.
+	// rental.TextAwayReply). The hook for opening hours. When Assistant
+	// answers a message, its answer replaces this reply.
 	AwayText func(now time.Time) string
 	// Notice is the 48-hour fallback; nil: DefaultSubscribeNotice. Set
 	// NoNotice to have none (outside the window replies then fail).
@@ -237,6 +239,14 @@ type BridgeOptions struct {
 	// gives a row up after about six hours of failures, the messages stay.
 	SweepEvery time.Duration
 	StaleAfter time.Duration
+	// Assistant, when set, answers customers' text and photos when its
+	// Policy says so (nobody on duty in "unattended" mode; every message of
+	// a conversation no person handles in "first" mode), in place of the
+	// "nobody is available" auto-reply. It is asked after the message's
+	// transaction commits; its reply goes out through the outbox like any
+	// other (author "assistant"), and on a hand-off the conversation goes
+	// to people as it would without an assistant. See bridge_assistant.go.
+	Assistant *assistant.Desk
 }
 
 // Bridge is the message bridge: the processor of stored callbacks (Run) and
@@ -248,6 +258,7 @@ type Bridge struct {
 	log    *slog.Logger
 	opts   BridgeOptions
 	notice *SubscribeNotice
+	asks   sync.WaitGroup // assistant turns in progress; Run waits for them
 }
 
 // NewBridge checks the options and builds the bridge.
@@ -308,6 +319,7 @@ func (b *Bridge) now() time.Time { return b.opts.Now().UTC() }
 func (b *Bridge) Run(ctx context.Context) {
 	t := time.NewTicker(b.opts.Poll)
 	defer t.Stop()
+	defer b.asks.Wait()
 	lastSweep := time.Now()
 	for {
 		for b.ProcessPending(ctx) > 0 && ctx.Err() == nil {
@@ -451,6 +463,7 @@ type btx struct {
 	now     time.Time
 	cause   string // prefix of the outbox keys this transaction enqueues
 	notices int
+	ask     *askTurn                       // set when the assistant is to answer, after the commit
 	touched map[rental.ConversationID]bool // conversations changed, for BridgeOptions.Changed
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/store/storetest"
 	"github.com/tacklegate/tacklegate/adapters/wxsim"
+	"github.com/tacklegate/tacklegate/gateway/assistant"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -603,5 +604,94 @@ func TestBridgeHooks(t *testing.T) {
 	defer mu.Unlock()
 	if changed[conv.ID] < 4 {
 		t.Errorf("Changed heard %d times of %s", changed[conv.ID], conv.Code())
+	}
+}
+
+// assistantDesk gives a bridge the demo knowledge base's assistant.
+func assistantDesk(mode assistant.Mode) func(*BridgeOptions) {
+	return func(o *BridgeOptions) {
+		kb, err := assistant.New(assistant.DemoKnowledge(), assistant.Options{Now: o.Now})
+		if err != nil {
+			panic(err)
+		}
+		o.Assistant = &assistant.Desk{Assistant: kb, Policy: assistant.Policy{Mode: mode}, Records: AnswerRecords{DB: o.DB}, Now: o.Now}
+	}
+}
+
+// TestBridgeAssistantNobodyOnDuty: with nobody on duty the assistant
+// answers in place of the auto-reply, hands over on "转人工", and the first
+// staff member back on duty gets the conversation with everything said.
+func TestBridgeAssistantNobodyOnDuty(t *testing.T) {
+	e := newBridgeEnv(t, []string{"laowang:老王"}, assistantDesk(assistant.ModeUnattended))
+	e.staff("laowang", "/off")
+	e.waitInbox("laowang", "已下班")
+	const openID = "o-ai"
+	e.customer(openID, "押金怎么退")
+	e.waitCustomer(openID, "原路退回")
+	e.settled()
+	if n := bridgeCount(e.customerTexts(openID), "客服暂时不在线"); n != 0 {
+		t.Errorf("the auto-reply was sent besides the assistant's answer (%d)", n)
+	}
+
+	e.customer(openID, "转人工")
+	handoff := e.waitCustomer(openID, "这就为您转人工")
+	if !strings.Contains(handoff, "店员暂时都不在线") {
+		t.Errorf("hand-off message: %q", handoff)
+	}
+	e.settled()
+	if n := len(e.inboxTexts("laowang")); bridgeCount(e.inboxTexts("laowang"), "押金怎么退") != 0 {
+		t.Errorf("a message reached off-duty staff (%d texts)", n)
+	}
+
+	e.staff("laowang", "/on")
+	on := e.waitInbox("laowang", "已上班")
+	if !strings.Contains(on, "排队中的会话") {
+		t.Errorf("/on: %q", on)
+	}
+	e.waitInbox("laowang", "押金怎么退")
+	e.waitInbox("laowang", "转人工")
+	conv := e.liveConversation(e.memberOf(openID))
+	if conv.Assignee != "laowang" {
+		t.Errorf("after /on the conversation is with %q", conv.Assignee)
+	}
+	_, msgs := e.transcript(conv.ID)
+	var byAssistant int
+	for _, m := range msgs {
+		if m.Author == rental.AssistantAuthor {
+			byAssistant++
+		}
+	}
+	if byAssistant != 2 {
+		t.Errorf("the transcript has %d messages by the assistant, want 2 (answer, hand-off)", byAssistant)
+	}
+
+	// A person handles it now: the assistant keeps out.
+	e.staff("laowang", "您好，押金验收后原路退回")
+	e.waitCustomer(openID, "您好，押金验收后原路退回")
+	e.customer(openID, "押金什么时候退")
+	e.waitInbox("laowang", "押金什么时候退")
+	e.settled()
+	if n := bridgeCount(e.customerTexts(openID), "验收通过后当场发起退款"); n != 0 {
+		t.Error("the assistant answered a conversation a person handles")
+	}
+}
+
+// TestBridgeAssistantFirst: in "first" mode the assistant answers while
+// staff are on duty, and they get the conversation on a hand-off.
+func TestBridgeAssistantFirst(t *testing.T) {
+	e := newBridgeEnv(t, []string{"laowang:老王"}, assistantDesk(assistant.ModeFirst))
+	const openID = "o-first-ai"
+	e.customer(openID, "押金怎么退")
+	e.waitCustomer(openID, "原路退回")
+	e.settled()
+	if bridgeCount(e.inboxTexts("laowang"), "押金怎么退") != 0 {
+		t.Error("staff got a message the assistant answered")
+	}
+	e.customer(openID, "转人工")
+	e.waitCustomer(openID, "店员马上回复您")
+	e.waitInbox("laowang", "押金怎么退")
+	e.waitInbox("laowang", "转人工")
+	if conv := e.liveConversation(e.memberOf(openID)); conv.Assignee != "laowang" {
+		t.Errorf("after the hand-off the conversation is with %q", conv.Assignee)
 	}
 }

@@ -107,12 +107,21 @@ func (b *Bridge) customerInbound(ctx context.Context, ref store.InboundRef, in *
 	default:
 		cm.Kind, cm.Text = rental.ChatText, "[顾客发来一条暂不支持的消息："+msg.MsgType+"]"
 	}
-	return b.inTx(ctx, cause, func(t *btx) error {
+	var ask *askTurn
+	err = b.inTx(ctx, cause, func(t *btx) error {
+		ask = nil
 		if ok, err := t.ClaimInbound(in.ID); !ok || err != nil {
 			return err
 		}
-		return t.customerMessage(member, msg.FromUserName, &cm)
+		err := t.customerMessage(member, msg.FromUserName, &cm)
+		ask = t.ask
+		return err
 	})
+	if err == nil && ask != nil {
+		ask.cause = cause
+		b.startAsk(ctx, ask)
+	}
+	return err
 }
 
 // customerMessage files a customer's message: as the rating they were
@@ -158,6 +167,29 @@ func (t *btx) customerMessage(member rental.Member, openID string, cm *rental.Ch
 	if sticky == "" && latest != nil && latest.ID != conv.ID {
 		sticky = latest.Assignee
 	}
+	ask, err := t.assistantTakes(conv, cm)
+	if err != nil {
+		return err
+	}
+	if ask != nil {
+		ask.sticky = sticky
+	}
+	t.ask = ask
+	if ask == nil || !ask.held {
+		if err := t.route(conv, sticky, cm, ask == nil); err != nil {
+			return err
+		}
+	}
+	if err := t.SaveConversation(conv); err != nil {
+		return err
+	}
+	return t.releaseWaiting(member.ID)
+}
+
+// route gives the conversation to people: assigned and forwarded, or
+// waiting in the queue; away says whether the customer is told when nobody
+// can answer (not when the assistant answers instead).
+func (t *btx) route(conv *rental.Conversation, sticky string, cm *rental.ChatMessage, away bool) error {
 	a, err := t.assign(conv, sticky)
 	if err != nil {
 		return err
@@ -167,15 +199,10 @@ func (t *btx) customerMessage(member rental.Member, openID string, cm *rental.Ch
 			return err
 		}
 	}
-	if a.Reason == rental.AssignNobody || a.Reason == rental.AssignAllBusy {
-		if err := t.autoReply(conv, a, cm); err != nil {
-			return err
-		}
+	if away && (a.Reason == rental.AssignNobody || a.Reason == rental.AssignAllBusy) {
+		return t.autoReply(conv, a, cm)
 	}
-	if err := t.SaveConversation(conv); err != nil {
-		return err
-	}
-	return t.releaseWaiting(member.ID)
+	return nil
 }
 
 // assign keeps a conversation with its staff member while they are on

@@ -96,6 +96,14 @@ func (r *Rental) init() {
 
 func (r *Rental) now() time.Time { return r.Clock.Now().UTC() }
 
+// Shop is the rental domain service the routes use (availability with the
+// shop's cleaning buffer), for other readers of the catalog such as the
+// assistant.
+func (r *Rental) Shop() *rental.Shop {
+	r.init()
+	return r.shop
+}
+
 // mountRental registers the rental routes. Every one goes through s.api, so
 // the role walk covers it.
 func (s *Server) mountRental(r *Rental) {

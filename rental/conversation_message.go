@@ -43,8 +43,12 @@ func (k ChatKind) Valid() bool {
 
 // Authors of messages: "customer:<member id>", "staff:<WeCom userid>",
 // "system" for what the gateway writes itself (auto-replies, the rating
-// question).
-const SystemAuthor = "system"
+// question), "assistant" for the AI customer service's answers and
+// hand-off messages.
+const (
+	SystemAuthor    = "system"
+	AssistantAuthor = "assistant"
+)
 
 // CustomerAuthor names a customer as a message author.
 func CustomerAuthor(id MemberID) string { return "customer:" + strconv.FormatInt(int64(id), 10) }

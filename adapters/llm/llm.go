@@ -32,7 +32,7 @@ import (
 )
 
 // Config says which server and models to use. The gateway's config fills it
-// from these variables (proposed names):
+// from these variables (config.LLM, wired in cmd/tacklegate):
 //
 //	TACKLEGATE_LLM_BASE_URL      e.g. https://api.openai.com/v1 (the part before /chat/completions)
 //	TACKLEGATE_LLM_API_KEY       bearer token; may be empty for a local server

@@ -14,6 +14,7 @@ import (
 	"github.com/tacklegate/tacklegate/adapters/sms"
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/config"
+	"github.com/tacklegate/tacklegate/gateway"
 )
 
 // demoDefaults are what demo sets where the user has set nothing: SQLite
@@ -137,10 +138,15 @@ var demoMembers = []store.MemberImport{
 	{Line: 6, MemberNo: "YJ0005", Name: "陈静", Phone: "8613800138005", Tier: "regular", Points: 15},
 }
 
-// seedDemo registers the simulator's staff, imports the demo members and
-// stocks the demo shop; all idempotent, so a restarted demo keeps its data.
+// seedDemo registers the simulator's staff, imports the demo members,
+// stocks the demo shop and gives the assistant the demo knowledge base (only
+// while the shop has none); all idempotent, so a restarted demo keeps its
+// data and the owner's edits.
 func seedDemo(ctx context.Context, db *store.DB) error {
 	if err := seedShop(ctx, db); err != nil {
+		return err
+	}
+	if _, err := gateway.SeedKnowledge(ctx, db); err != nil {
 		return err
 	}
 	for userID, name := range map[string]string{"laowang": "老王", "xiaoli": "小李", "ahua": "阿华"} {

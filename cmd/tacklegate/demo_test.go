@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,5 +239,90 @@ func TestDemoThroughSimulator(t *testing.T) {
 	}
 	if n := countInbound(t, dbFile, "wechat"); n != 4 {
 		t.Errorf("stored %d customer messages, want 4", n)
+	}
+}
+
+// ownerToken logs the owner in with the password the demo banner printed.
+func ownerToken(t *testing.T, r *running) string {
+	t.Helper()
+	pw := regexp.MustCompile(`owner login (\S+) / (\S+)`).FindStringSubmatch(r.stdout.String())
+	if pw == nil {
+		t.Fatalf("banner prints no owner login:\n%s", r.stdout)
+	}
+	var login struct {
+		Tokens struct {
+			AccessToken string `json:"access_token"`
+		} `json:"tokens"`
+	}
+	if code := postJSON(t, r.base+"/api/v1/auth/owner", map[string]string{"username": pw[1], "password": pw[2]}, &login); code != 200 || login.Tokens.AccessToken == "" {
+		t.Fatalf("owner login: HTTP %d", code)
+	}
+	return login.Tokens.AccessToken
+}
+
+type kbAnswer struct {
+	Kind       string  `json:"kind"`
+	Text       string  `json:"text"`
+	Confidence float64 `json:"confidence"`
+	Threshold  float64 `json:"threshold"`
+	Handoff    string  `json:"handoff"`
+	Sources    []struct {
+		ID string `json:"id"`
+	} `json:"sources"`
+}
+
+func askKB(t *testing.T, base, token, question string) kbAnswer {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"question": question})
+	req, _ := http.NewRequest("POST", base+"/api/v1/owner/kb/ask", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out kbAnswer
+	if resp.StatusCode != 200 || json.Unmarshal(body, &out) != nil {
+		t.Fatalf("kb/ask %q: HTTP %d %s", question, resp.StatusCode, body)
+	}
+	return out
+}
+
+// TestDemoAssistantAnswers checks that the demo seeds the knowledge base,
+// once, and that its assistant answers the owner's trial question
+// confidently with no language model configured.
+func TestDemoAssistantAnswers(t *testing.T) {
+	dir := t.TempDir()
+	dbFile := filepath.Join(dir, "demo.db")
+	vars := map[string]string{"TACKLEGATE_DATABASE_URL": "sqlite://" + dbFile}
+	var entries int
+	for round := range 2 { // a restarted demo seeds nothing twice
+		r := start(t, vars, "demo")
+		ans := askKB(t, r.base, ownerToken(t, r), "押金怎么退?")
+		if ans.Kind != "kb" || ans.Handoff != "" || ans.Confidence < ans.Threshold || len(ans.Sources) == 0 || ans.Sources[0].ID != "deposit-refund" ||
+			!strings.Contains(ans.Text, "原路退回") {
+			t.Errorf("round %d: 押金怎么退? answered %+v", round, ans)
+		}
+		if !strings.Contains(r.stderr.String(), "no language model is configured") {
+			t.Errorf("round %d: start-up does not say the assistant runs without a model:\n%s", round, r.stderr)
+		}
+		if c := r.stop(); c != exitOK {
+			t.Fatalf("round %d: exit %d\n%s", round, c, r.stderr)
+		}
+		db, err := sql.Open("sqlite", "file:"+dbFile+"?mode=ro&_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM kb_entries").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if n == 0 || (round == 1 && n != entries) {
+			t.Errorf("round %d: %d knowledge entries (first start seeded %d)", round, n, entries)
+		}
+		entries = n
 	}
 }

@@ -167,6 +167,14 @@ func TestServeEndToEnd(t *testing.T) {
 				t.Errorf("metrics: %d\n%.400s", code, body)
 			}
 
+			// The assistant runs without a language model; its owner routes are mounted.
+			if code, _, body := get(t, r.base+"/api/v1/owner/kb"); code != 401 {
+				t.Errorf("owner knowledge base without login: %d %s", code, body)
+			}
+			if !strings.Contains(r.stderr.String(), "no language model is configured") {
+				t.Errorf("start-up does not say the assistant runs without a model:\n%s", r.stderr)
+			}
+
 			warn := r.stderr.String()
 			if !strings.Contains(warn, "channels switched off") || !strings.Contains(warn, "wechat, wechatpay, wecom") {
 				t.Errorf("no start-up warning naming the switched-off channels:\n%s", warn)
@@ -217,6 +225,8 @@ func TestBadConfigExitsTwoAndWritesNothing(t *testing.T) {
 		{"data key", "TACKLEGATE_DATA_KEY", "short"},
 		{"skew", "TACKLEGATE_CALLBACK_MAX_SKEW", "soon"},
 		{"wechat incomplete", "TACKLEGATE_WECHAT_APP_ID", "wx1234567890abcdef"},
+		{"llm without model", "TACKLEGATE_LLM_BASE_URL", "https://api.example.com/v1"},
+		{"assistant mode", "TACKLEGATE_ASSISTANT_MODE", "always"},
 	}
 	for _, tt := range tests {
 		for _, cmd := range []string{"serve", "demo", "migrate"} {

@@ -29,6 +29,7 @@ import (
 	"github.com/tacklegate/tacklegate/adapters/wecom"
 	"github.com/tacklegate/tacklegate/config"
 	"github.com/tacklegate/tacklegate/gateway"
+	"github.com/tacklegate/tacklegate/gateway/assistant"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -109,6 +110,14 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		return fail(e, "cannot start", err)
 	}
 	app.now = hooks.now
+	kb, desk, err := app.assistant(cfg, rent, logger)
+	if err != nil {
+		return fail(e, "cannot start", err)
+	}
+	if err := gateway.LoadKnowledge(ctx, app.db, kb); err != nil {
+		return fail(e, "cannot start: reading the knowledge base", err)
+	}
+	app.desk = desk
 	workers := app.startWorkers(ctx, cfg, logger, rent)
 	defer workers()
 	reg := prometheus.NewRegistry()
@@ -129,6 +138,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	if app.bridge != nil {
 		srv.MountBridge(app.bridge)
 	}
+	srv.MountKnowledge(&gateway.Knowledge{DB: app.db, Assistant: kb, Logger: logger})
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
 		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
@@ -138,7 +148,18 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	logger.Info("tacklegate is serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "database", app.db.Dialect, "version", version, "revision", revision)
 	if hooks.started != nil {
 		hooks.started("http://"+ln.Addr().String(), app.db)
+		// The demo seeds its knowledge base there: read it before the first
+		// request is served.
+		if err := gateway.LoadKnowledge(ctx, app.db, kb); err != nil {
+			logger.Warn("knowledge base reload failed", "error", err)
+		}
 	}
+	// Other instances' edits of the knowledge base reach this one's
+	// assistant through the database.
+	syncCtx, stopSync := context.WithCancel(ctx)
+	synced := make(chan struct{})
+	go func() { gateway.SyncKnowledge(syncCtx, app.db, kb, knowledgeSyncEvery, logger); close(synced) }()
+	defer func() { stopSync(); <-synced }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -252,6 +273,9 @@ type app struct {
 	// conversation rules (the simulator's in demo).
 	bridge *gateway.Bridge
 	now    func() time.Time
+	// desk is the assistant's hook into the bridge (set by serve before
+	// startWorkers; nil in commands that run no bridge).
+	desk *assistant.Desk
 }
 
 // openApp opens the database (applying migrations if allowed), checks the
@@ -365,7 +389,8 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	}
 	if a.wechat != nil && a.wecom != nil {
 		var err error
-		if a.bridge, err = gateway.NewBridge(gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now}); err != nil {
+		if a.bridge, err = gateway.NewBridge(gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now,
+			Assistant: a.desk}); err != nil {
 			logger.Error("the message bridge cannot start", "error", err)
 		} else {
 			maps.Copy(handlers, a.bridge.Handlers())
