@@ -218,8 +218,30 @@ func TestDemoThroughSimulator(t *testing.T) {
 	if pw == nil {
 		t.Fatalf("banner prints no owner login:\n%s", r.stdout)
 	}
-	if code := postJSON(t, r.base+"/api/v1/auth/owner", map[string]string{"username": pw[1], "password": pw[2]}, nil); code != 200 {
+	var ownerLogin struct {
+		Tokens struct {
+			AccessToken string `json:"access_token"`
+		} `json:"tokens"`
+	}
+	if code := postJSON(t, r.base+"/api/v1/auth/owner", map[string]string{"username": pw[1], "password": pw[2]}, &ownerLogin); code != 200 {
 		t.Errorf("owner login with the printed password: HTTP %d", code)
+	}
+	// The video rooms are served: a signed-in user opens a room and gets a
+	// room token for /ws.
+	roomReq, _ := http.NewRequest("POST", r.base+"/api/v1/rooms", bytes.NewReader([]byte(`{}`)))
+	roomReq.Header.Set("Content-Type", "application/json")
+	roomReq.Header.Set("Authorization", "Bearer "+ownerLogin.Tokens.AccessToken)
+	roomResp, err := http.DefaultClient.Do(roomReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var room struct {
+		WS string `json:"ws"`
+	}
+	json.NewDecoder(roomResp.Body).Decode(&room) //nolint:errcheck
+	roomResp.Body.Close()
+	if roomResp.StatusCode != 200 || !strings.HasPrefix(room.WS, "/ws?token=") {
+		t.Errorf("opening a video room in the demo: %d %+v", roomResp.StatusCode, room)
 	}
 
 	// An SMS login code shows on the simulator's page (the customer's phone).

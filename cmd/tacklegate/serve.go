@@ -30,6 +30,7 @@ import (
 	"github.com/tacklegate/tacklegate/config"
 	"github.com/tacklegate/tacklegate/gateway"
 	"github.com/tacklegate/tacklegate/gateway/assistant"
+	"github.com/tacklegate/tacklegate/media"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -120,6 +121,13 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	app.desk = desk
 	workers := app.startWorkers(ctx, cfg, logger, rent)
 	defer workers()
+	// The video rooms (pion SFU) live in this process; their signaling goes
+	// over /ws. Ports and public addresses are pion's defaults for now.
+	rooms, err := media.NewManager(media.Config{Logger: logger})
+	if err != nil {
+		return fail(e, "cannot start the video rooms", err)
+	}
+	defer rooms.Close()
 	reg := prometheus.NewRegistry()
 	gateway.RegisterRuntimeMetrics(reg)
 	srv := gateway.New(gateway.Options{
@@ -133,6 +141,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		Version:      version + " " + revision,
 		Callbacks:    callbacks,
 		Identity:     identity,
+		Rooms:        &gateway.Rooms{Manager: rooms},
 		Rental:       rent,
 	})
 	if app.bridge != nil {
