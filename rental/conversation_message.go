@@ -205,20 +205,7 @@ func (m *ChatMessage) Chain(head ConversationHead) (ConversationHead, error) {
 }
 
 func (m *ChatMessage) computeLink(prev string) string {
-	h := sha256.New()
-	h.Write(chatLinkBytes(prev))
-	h.Write(chatLinkBytes(m.ContentHash))
-	h.Write(m.canonicalMetadata())
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// chatLinkBytes decodes a hex hash; text that does not decode contributes its
-// raw bytes, so an edited hash still changes the link instead of failing.
-func chatLinkBytes(s string) []byte {
-	if b, err := hex.DecodeString(s); err == nil && len(b) == sha256.Size {
-		return b
-	}
-	return []byte(s)
+	return chainLink(prev, m.ContentHash, m.canonicalMetadata())
 }
 
 // canonicalMetadata encodes every chained field but the content as
@@ -240,12 +227,7 @@ func (m *ChatMessage) canonicalMetadata() []byte {
 		strconv.FormatInt(m.Duration.Milliseconds(), 10),
 		strconv.FormatInt(m.CreatedAt.UnixMicro(), 10),
 	}
-	var b []byte
-	for _, f := range fields {
-		b = binary.AppendUvarint(b, uint64(len(f)))
-		b = append(b, f...)
-	}
-	return b
+	return lengthPrefixed(fields...)
 }
 
 // TranscriptBreakReason says how a conversation's chain is broken.

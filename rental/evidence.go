@@ -133,11 +133,28 @@ func isSHA256Hex(s string) bool {
 // decode contributes its raw bytes, so an edited hash still changes the link
 // rather than panicking.
 func (e *Evidence) computeLink(prev string) string {
+	return chainLink(prev, e.ContentHash, e.canonicalMetadata())
+}
+
+// chainLink is the link of every hash chain here (order evidence and
+// conversations): SHA-256(prev ‖ content hash ‖ canonical metadata).
+func chainLink(prev, contentHash string, metadata []byte) string {
 	h := sha256.New()
 	h.Write(hexOrRaw(prev))
-	h.Write(hexOrRaw(e.ContentHash))
-	h.Write(e.canonicalMetadata())
+	h.Write(hexOrRaw(contentHash))
+	h.Write(metadata)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// lengthPrefixed encodes fields as uvarint-length-prefixed strings, so no
+// separator inside a value can make two different records encode alike.
+func lengthPrefixed(fields ...string) []byte {
+	var b []byte
+	for _, f := range fields {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
 }
 
 func hexOrRaw(s string) []byte {
@@ -164,12 +181,7 @@ func (e *Evidence) canonicalMetadata() []byte {
 		strconv.FormatInt(e.Size, 10),
 		strconv.FormatBool(e.External),
 	}
-	var b []byte
-	for _, f := range fields {
-		b = binary.AppendUvarint(b, uint64(len(f)))
-		b = append(b, f...)
-	}
-	return b
+	return lengthPrefixed(fields...)
 }
 
 // BreakReason says how a chain is broken.
