@@ -88,10 +88,15 @@ func TestMemberEventsReachTheDirectory(t *testing.T) {
 	go func() { w.Run(wctx); close(done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		rcv.mu.Lock()
-		n := len(rcv.got)
-		rcv.mu.Unlock()
-		if n >= 2 || time.Now().After(deadline) {
+		// Wait for the outbox to record both deliveries, not merely for the
+		// receiver to see them: the worker marks a row delivered only after
+		// the receiver's answer, and stopping it in between leaves the row
+		// pending (to be delivered again, with the same id).
+		st, err := db.OutboxCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Delivered >= 2 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
