@@ -89,6 +89,7 @@ func (s *Server) routes() {
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
+	s.mountPages()
 	if s.opts.Callbacks != nil {
 		s.mountCallbacks(s.opts.Callbacks)
 	}

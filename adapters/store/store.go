@@ -156,7 +156,10 @@ func (db *DB) migrator() (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts []goose.ProviderOption
+	// Work lands from parallel branches, each with its own block of
+	// numbers, so a database may have seen 00050 before 00040 exists: apply
+	// such a late arrival instead of refusing to start.
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true)}
 	dialect := goose.DialectSQLite3
 	if db.Dialect == Postgres {
 		dialect = goose.DialectPostgres
