@@ -43,6 +43,12 @@ type Options struct {
 // New starts a headless Chromium and returns a context for chromedp.Run on
 // its first tab. Everything is torn down when the test ends. Call it once per
 // browser; two calls give two independent browsers (two people in a call).
+//
+// Start the server under test before calling New and stop it in a
+// t.Cleanup, not a defer: cleanups run last-in first-out, so the browser (and
+// its keep-alive connections) is gone before the server's graceful shutdown
+// waits for idle connections. Run steps with chromedp.Do / chromedp.Run
+// (chromedp v0.23's generic Action API) or Eval below.
 func New(t testing.TB, o Options) context.Context {
 	t.Helper()
 	exe := Path()
