@@ -43,6 +43,9 @@ type Rental struct {
 	NotifyURL string
 	Logger    *slog.Logger
 	Timings   PayTimings
+	// Sim, set only by `demo`, mounts the /api/v1/demo routes with which
+	// the customer page plays the customer's phone (see DemoSim).
+	Sim *DemoSim
 
 	once   sync.Once
 	shop   *rental.Shop
@@ -155,6 +158,7 @@ func (s *Server) mountRental(r *Rental) {
 	s.api("POST", "/owner/outbox/:id/replay", ownerOnly, h.replay)
 	s.api("GET", "/owner/payments/anomalies", ownerOnly, h.anomalies)
 	s.api("POST", "/owner/orders/:id/refund", ownerOnly, h.retryRefund)
+	s.mountDemo(r)
 }
 
 type rentalHandlers struct {

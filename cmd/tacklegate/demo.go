@@ -84,7 +84,7 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 		return exitOK
 	}
 	toPhone := sms.Func(func(_ context.Context, phone, text string) error { w.sim.ReceiveSMS(phone, text); return nil })
-	return serve(ctx, e, cfg, serveHooks{ln: ln, now: w.sim.Clock().Now, sms: toPhone, started: func(base string, db *store.DB) {
+	return serve(ctx, e, cfg, serveHooks{ln: ln, now: w.sim.Clock().Now, sms: toPhone, sim: &gateway.DemoSim{URL: w.url}, started: func(base string, db *store.DB) {
 		w.pointAt(base)
 		if err := seedDemo(ctx, db); err != nil {
 			fmt.Fprintln(e.stderr, "tacklegate demo: seeding the shop failed:", err)
@@ -100,6 +100,7 @@ func printDemoBanner(e env, cfg config.Config, db *store.DB, w *simWorld) {
 	out, public := e.stdout, cfg.PublicURL
 	fmt.Fprintln(out, "tacklegate demo is running (Ctrl+C stops it)")
 	fmt.Fprintf(out, "  simulator   %s/sim   (play the customer in WeChat and the staff member in WeCom)\n", w.url)
+	fmt.Fprintf(out, "  customer    %s/   (the mini-program's pages in a browser: 模拟微信登录, pay in the simulator)\n", public)
 	fmt.Fprintf(out, "  members     %d imported (e.g. 张伟 138 0013 8001, gold): prove that phone as a customer to land in the account\n", len(demoMembers))
 	fmt.Fprintln(out, "  staff       laowang 老王, xiaoli 小李, ahua 阿华 (log in from WeCom)")
 	fmt.Fprintf(out, "  health      %s/healthz\n", public)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/rental"
@@ -85,6 +86,7 @@ func seedShop(ctx context.Context, db *store.DB) error {
 	for _, d := range demoCatalog {
 		it := d.item
 		it.Active = true
+		it.Photos = demoPhotos(d.prefix)
 		if err := db.CreateItem(ctx, &it); err != nil {
 			return fmt.Errorf("demo item %s: %w", it.Name, err)
 		}
@@ -99,4 +101,26 @@ func seedShop(ctx context.Context, db *store.DB) error {
 		}
 	}
 	return nil
+}
+
+// demoPhotos are the drawings the customer page embeds (gateway/web/
+// customer/img), one per kind of gear: a demo shop has no photographs, and
+// the page must not fetch pictures from elsewhere.
+func demoPhotos(prefix string) []string {
+	name := "rod"
+	switch {
+	case strings.HasPrefix(prefix, "ROD-JD"), strings.HasPrefix(prefix, "ROD-HG"):
+		name = "searod"
+	case strings.HasPrefix(prefix, "REEL"):
+		name = "reel"
+	case strings.HasPrefix(prefix, "LINE"):
+		name = "line"
+	case strings.HasPrefix(prefix, "BOX"):
+		name = "box"
+	case strings.HasPrefix(prefix, "UMB"):
+		name = "umbrella"
+	case strings.HasPrefix(prefix, "CHAIR"):
+		name = "chair"
+	}
+	return []string{"/customer/img/" + name + ".svg"}
 }

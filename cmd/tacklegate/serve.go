@@ -66,6 +66,9 @@ type serveHooks struct {
 	ln net.Listener
 	// started is called once the gateway answers, with its base URL.
 	started func(baseURL string, db *store.DB)
+	// sim, when set, lets the customer page play the customer's phone in
+	// the simulator (demo only).
+	sim *gateway.DemoSim
 }
 
 // serve runs the gateway until ctx is cancelled (SIGINT/SIGTERM), then stops
@@ -105,6 +108,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	}
 	callbacks.Now = hooks.now
 	rent := app.rental(cfg, pay, hooks.now, logger)
+	rent.Sim = hooks.sim
 	callbacks.Inbound = rent.WatchInbound(callbacks.Inbound) // a stored payment notification is applied at once
 	identity, err := app.identity(ctx, cfg, logger, hooks.sms)
 	if err != nil {

@@ -33,7 +33,7 @@
     if (res.status === 401 && s && s.refresh_token && !retried) {
       const r = await fetch("/api/v1/auth/refresh", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ refresh_token: s.refresh_token }) });
-      if (r.ok) { const ns = await r.json(); tg.saveSession(key, Object.assign({}, s, ns)); return tg.api(key, method, path, body, true); }
+      if (r.ok) { const ns = await r.json(); tg.saveSession(key, Object.assign({}, s, ns.tokens || ns)); return tg.api(key, method, path, body, true); }
       tg.clearSession(key);
     }
     const type = res.headers.get("Content-Type") || "";

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tacklegate/tacklegate/gateway/browsertest"
+	"github.com/tacklegate/tacklegate/rental"
+)
+
+// TestCustomerPageBooksAndPaysInDemo is a person with a desktop browser on
+// the demo's customer page: log in through the simulated WeChat, pick a
+// 鲫鱼 rod and two days on the calendar, see the quote, order, pay in the
+// simulator's pay sheet, and see 已支付 once WeChat Pay's notification has
+// arrived. The server's own record must say the same.
+func TestCustomerPageBooksAndPaysInDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	dir := t.TempDir()
+	r := start(t, map[string]string{"TACKLEGATE_DATABASE_URL": "sqlite://" + filepath.Join(dir, "demo.db")}, "demo")
+	ctx := browsertest.New(t, browsertest.Options{Timeout: 2 * time.Minute})
+
+	var items struct {
+		Items []struct {
+			ID          int64    `json:"id"`
+			Name        string   `json:"name"`
+			PricePerDay int64    `json:"price_per_day"`
+			Deposit     int64    `json:"deposit"`
+			Photos      []string `json:"photos"`
+		} `json:"items"`
+	}
+	if st := callAPI(t, "GET", r.base+"/api/v1/items?tag=鲫鱼&category=rod", "", nil, &items); st != 200 || len(items.Items) == 0 {
+		t.Fatalf("seeded 鲫鱼 rods: %d %+v", st, items)
+	}
+	rod := items.Items[0]
+	if len(rod.Photos) == 0 {
+		t.Fatalf("demo item has no photo: %+v", rod)
+	}
+	if st, _, body := get(t, r.base+rod.Photos[0]); st != 200 || !bytes.Contains(body, []byte("<svg")) {
+		t.Fatalf("GET %s: %d", rod.Photos[0], st)
+	}
+
+	// waitFor polls a JavaScript condition in the page.
+	waitFor := func(what, cond string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			body, _ := browsertest.Eval[string](ctx, `document.body.innerText`)
+			t.Fatalf("waiting for %s: %v\npage text:\n%s", what, err, body)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := browsertest.Eval[string](ctx, fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	// Log in: the demo offers the simulated wx.login.
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/"), chromedp.WaitVisible("#login-sim"), chromedp.Click("#login-sim")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text("#demo-banner"), "模拟器") {
+		t.Errorf("the demo banner does not say the simulator plays WeChat: %q", text("#demo-banner"))
+	}
+	sel := fmt.Sprintf(`#items [data-item="%d"]`, rod.ID)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(sel)); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(sel); !strings.Contains(got, rod.Name) || !strings.Contains(got, yuan(rod.PricePerDay)) || !strings.Contains(got, "押金 "+yuan(rod.Deposit)) {
+		t.Errorf("catalog card: %q", got)
+	}
+
+	// The item: pick the day after tomorrow to three days later on the
+	// calendar (two rented days); the quote shows rent plus deposit.
+	from := rental.DateOf(time.Now()).AddDays(2)
+	to := from.AddDays(2)
+	if err := chromedp.Do(ctx, chromedp.Click(sel), chromedp.WaitVisible(`#cal [data-day="`+from.String()+`"]`),
+		chromedp.Click(`#cal [data-day="`+from.String()+`"]`), chromedp.Click(`#cal [data-day="`+to.String()+`"]`)); err != nil {
+		t.Fatal(err)
+	}
+	total := 2*rod.PricePerDay + rod.Deposit
+	waitFor("the quote", fmt.Sprintf(`(document.querySelector("#quote-total")||{}).textContent === %q && !document.querySelector("#place-order").disabled`, yuan(total)))
+	if got := text("#avail"); !strings.Contains(got, "共 2 天") || !strings.Contains(got, "可租") {
+		t.Errorf("availability line: %q", got)
+	}
+
+	// Order, then pay in the simulator's pay sheet.
+	if err := chromedp.Do(ctx, chromedp.Click("#place-order"), chromedp.WaitVisible("#pay"), chromedp.Click("#pay"), chromedp.WaitVisible("#sim-pay")); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#pay-params"); !strings.Contains(got, `"package": "prepay_id=`) || !strings.Contains(got, `"paySign"`) {
+		t.Errorf("the wx.requestPayment parameters are not shown: %q", got)
+	}
+	if !strings.Contains(text("#pay-panel"), "模拟器") {
+		t.Errorf("the pay panel is not labelled as the simulator: %q", text("#pay-panel"))
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("#sim-pay")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("已支付", `(document.querySelector("#order-state")||{}).textContent === "已支付"`)
+
+	// The server agrees: the order is paid in full, by WeChat Pay.
+	hash, err := browsertest.Eval[string](ctx, `location.hash`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := browsertest.Eval[string](ctx, `JSON.parse(sessionStorage.getItem("tg.customer")).access_token`)
+	if err != nil || token == "" {
+		t.Fatalf("no session in the page: %v", err)
+	}
+	var got struct {
+		Order struct {
+			State  string `json:"state"`
+			Total  int64  `json:"total"`
+			Paid   int64  `json:"paid"`
+			Period struct{ From, To string }
+			Lines  []struct {
+				ItemID int64 `json:"item_id"`
+			} `json:"lines"`
+			History []struct {
+				To    string `json:"to"`
+				Actor string `json:"actor"`
+			} `json:"history"`
+		} `json:"order"`
+	}
+	if st := callAPI(t, "GET", r.base+"/api/v1/orders/"+strings.TrimPrefix(hash, "#/order/"), token, nil, &got); st != 200 {
+		t.Fatalf("GET order %s: %d", hash, st)
+	}
+	o := got.Order
+	if o.State != "paid" || o.Total != total || o.Paid != total || o.Period.From != from.String() || o.Period.To != to.String() ||
+		len(o.Lines) != 1 || o.Lines[0].ItemID != rod.ID {
+		t.Errorf("order on the server: %+v", o)
+	}
+	if n := len(o.History); n == 0 || o.History[n-1].To != "paid" || o.History[n-1].Actor != "wechatpay" {
+		t.Errorf("the order was not paid by WeChat Pay: %+v", o.History)
+	}
+
+	// My orders lists it as paid.
+	if err := chromedp.Do(ctx, chromedp.Click(`#tabs [data-tab="orders"]`), chromedp.WaitVisible(`#orders .order-card`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#orders"); !strings.Contains(got, "已支付") || !strings.Contains(got, yuan(total)) {
+		t.Errorf("my orders: %q", got)
+	}
+
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "customer-orders.png")
+	if err := os.WriteFile(file, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 300 || b.Dy() < 500 || len(shot) < 10_000 {
+		t.Errorf("screenshot %s is %dx%d, %d bytes: too small to show the page", file, b.Dx(), b.Dy(), len(shot))
+	}
+}
+
+// yuan is tg.yuan: fen → "¥12.50".
+func yuan(fen int64) string { return fmt.Sprintf("¥%d.%02d", fen/100, fen%100) }
