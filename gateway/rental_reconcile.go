@@ -20,6 +20,7 @@ import (
 // Mismatch is one difference between tacklegate and WeChat Pay.
 type Mismatch struct {
 	Kind        string         `json:"kind"`
+	Day         string         `json:"day,omitempty"` // the trade bill's day, for mismatches found against it
 	OrderID     rental.OrderID `json:"order_id,omitempty"`
 	OrderNo     string         `json:"order_no,omitempty"`
 	OutTradeNo  string         `json:"out_trade_no,omitempty"`
@@ -53,6 +54,9 @@ type ReconcileReport struct {
 	// Anomalies recorded in the period; those that need a person also
 	// appear as mismatches of kind "anomaly".
 	Anomalies []store.PayAnomaly
+	// BillDays is the comparison with WeChat Pay's trade bills, per day
+	// (see ReconcileBills); empty when it was not run.
+	BillDays []BillDay
 }
 
 // Reconcile compares the payments (and their refunds) of the attempts made

@@ -23,13 +23,17 @@ func cmdReconcile(ctx context.Context, e env, args []string) int {
 			"out_trade_no, and each of its refunds by out_refund_no. Prints every mismatch — paid at WeChat Pay but not\n"+
 			"here, paid here but not there, amounts that differ, refunds missing or not recorded, money owed with no\n"+
 			"refund under way — and the anomalies recorded in the period (notifications for unknown orders, wrong\n"+
-			"amounts, appids or merchants). It changes nothing.\n\n"+
+			"amounts, appids or merchants). Then each day's trade bill (交易账单) is downloaded, its SHA1 checked, and\n"+
+			"compared line by line: payments and refunds on the bill that are unknown here, ours missing from the bill,\n"+
+			"amounts or states that differ; a day whose bill WeChat Pay has not made yet (today's) is listed as such.\n"+
+			"It changes nothing.\n\n"+
 			"Exit status: 0 when everything matches, 3 when there are mismatches, 1 when the comparison could not be\n"+
 			"made (database or WeChat Pay unreachable), 2 for a wrong command line or configuration.")
 	cfgPath := fs.String("config", "", "YAML file with settings")
 	fromFlag := fs.String("from", "", "first day of payment attempts to check (default: 30 days ago)")
 	toFlag := fs.String("to", "", "last day of payment attempts to check, included (default: today)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	noBill := fs.Bool("no-bill", false, "skip the trade bills; only query each attempt")
 	if code, done := parseFlags(fs, e, args); done {
 		return code
 	}
@@ -97,6 +101,12 @@ func cmdReconcile(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return fail(e, "reconcile", err)
 	}
+	if !*noBill {
+		fmt.Fprintf(e.stderr, "comparing with WeChat Pay's trade bills…\n")
+		if err := r.ReconcileBills(ctx, from, to, &rep); err != nil {
+			return fail(e, "reconcile: trade bills", err)
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -108,7 +118,8 @@ func cmdReconcile(ctx context.Context, e env, args []string) int {
 			Refunds    int                `json:"refunds"`
 			Mismatches []gateway.Mismatch `json:"mismatches"`
 			Anomalies  []store.PayAnomaly `json:"anomalies"`
-		}{from, to, rep.Orders, rep.Payments, rep.Refunds, nonNil(rep.Mismatches), nonNil(rep.Anomalies)})
+			BillDays   []gateway.BillDay  `json:"bill_days"`
+		}{from, to, rep.Orders, rep.Payments, rep.Refunds, nonNil(rep.Mismatches), nonNil(rep.Anomalies), nonNil(rep.BillDays)})
 	} else {
 		printReconcile(e, from, to, rep)
 	}
@@ -129,6 +140,21 @@ func printReconcile(e env, from, to rental.Date, rep gateway.ReconcileReport) {
 	out := e.stdout
 	fmt.Fprintf(out, "对账 reconciliation %s – %s: %d orders, %d payment attempts, %d refunds checked with WeChat Pay\n",
 		from, to, rep.Orders, rep.Payments, rep.Refunds)
+	quiet := 0
+	for _, d := range rep.BillDays {
+		switch {
+		case d.Status != gateway.BillCompared:
+			fmt.Fprintf(out, "  账单 bill %s: not made yet at WeChat Pay; run again tomorrow after 10:00\n", d.Day)
+		case d.Lines == 0 && d.HerePaid == 0 && d.HereRefunded == 0:
+			quiet++
+		default:
+			fmt.Fprintf(out, "  账单 bill %s: %d line(s); WeChat Pay paid %s refunded %s | here paid %s refunded %s\n",
+				d.Day, d.Lines, d.BillPaid, d.BillRefunded, d.HerePaid, d.HereRefunded)
+		}
+	}
+	if quiet > 0 {
+		fmt.Fprintf(out, "  账单 bills of %d more day(s): no trades on either side\n", quiet)
+	}
 	if len(rep.Mismatches) == 0 {
 		fmt.Fprintln(out, "一致 everything matches")
 	} else {
@@ -136,6 +162,9 @@ func printReconcile(e env, from, to rental.Date, rep gateway.ReconcileReport) {
 		for _, m := range rep.Mismatches {
 			var b strings.Builder
 			fmt.Fprintf(&b, "  %-32s", m.Kind)
+			if m.Day != "" {
+				fmt.Fprintf(&b, " bill %s", m.Day)
+			}
 			if m.OrderNo != "" {
 				fmt.Fprintf(&b, " order %s (#%d)", m.OrderNo, m.OrderID)
 			} else if m.OrderID > 0 {

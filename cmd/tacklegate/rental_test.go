@@ -144,12 +144,14 @@ func TestDemoRentalThroughSimulator(t *testing.T) {
 	if code := run(context.Background(), []string{"reconcile"}, envFrom(vars), &out, &errOut); code != exitOK {
 		t.Fatalf("reconcile: exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
-	if !strings.Contains(out.String(), "1 orders, 1 payment attempts") || !strings.Contains(out.String(), "everything matches") {
+	if !strings.Contains(out.String(), "1 orders, 1 payment attempts") || !strings.Contains(out.String(), "everything matches") ||
+		!strings.Contains(out.String(), "账单 bill "+time.Now().In(rental.Shanghai()).Format("2006-01-02")+": not made yet") ||
+		!strings.Contains(out.String(), "账单 bills of 30 more day(s): no trades") {
 		t.Errorf("reconcile output:\n%s", out.String())
 	}
 	out, errOut = lockedBuffer{}, lockedBuffer{}
 	if code := run(context.Background(), []string{"reconcile", "--json", "--from", from.AddDays(-3).String()}, envFrom(vars), &out, &errOut); code != exitOK ||
-		!strings.Contains(out.String(), `"payments": 1`) {
+		!strings.Contains(out.String(), `"payments": 1`) || !strings.Contains(out.String(), `"status": "compared"`) {
 		t.Errorf("reconcile --json: exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 }

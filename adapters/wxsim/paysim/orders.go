@@ -101,6 +101,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v3/pay/transactions/out-trade-no/{out_trade_no}/close", s.api(s.handleClose))
 	mux.Handle("POST /v3/refund/domestic/refunds", s.api(s.handleRefund))
 	mux.Handle("GET /v3/refund/domestic/refunds/{out_refund_no}", s.api(s.handleRefundQuery))
+	mux.Handle("GET /v3/bill/tradebill", s.api(s.handleTradeBill))
+	mux.HandleFunc("GET /v3/billdownload/file", s.handleBillDownload)
 	mux.HandleFunc("/v3/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &errReply{status: http.StatusNotFound, code: "RESOURCE_NOT_EXISTS", message: "没有这个接口：" + r.Method + " " + r.URL.Path})
 	})

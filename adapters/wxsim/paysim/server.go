@@ -132,7 +132,8 @@ type Server struct {
 	events   map[string]*notifyJob // by event id
 	jobs     []*notifyJob          // not yet finished
 	attempts []NotifyAttempt
-	balance  int64 // available refund balance in fen; <0: unlimited
+	balance  int64               // available refund balance in fen; <0: unlimited
+	bills    map[string]billFile // by download token
 
 	wake      chan struct{}
 	ctx       context.Context
