@@ -157,6 +157,7 @@ func (s *Server) mountRental(r *Rental) {
 	s.api("GET", "/owner/outbox/dead", ownerOnly, h.deadLetters)
 	s.api("POST", "/owner/outbox/:id/replay", ownerOnly, h.replay)
 	s.api("GET", "/owner/payments/anomalies", ownerOnly, h.anomalies)
+	s.api("POST", "/owner/payments/anomalies/:id/resolve", ownerOnly, h.resolveAnomaly)
 	s.api("POST", "/owner/orders/:id/refund", ownerOnly, h.retryRefund)
 	s.mountDemo(r)
 }

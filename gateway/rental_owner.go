@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -50,7 +51,8 @@ func (h *rentalHandlers) replay(c *fiber.Ctx) error {
 }
 
 // anomalies lists payment anomalies, newest last: ?from=&to= (days, Asia/
-// Shanghai; default the last 30 days), cursor paging.
+// Shanghai; default the last 30 days), ?status=open (default), resolved or
+// all, cursor paging.
 func (h *rentalHandlers) anomalies(c *fiber.Ctx) error {
 	after, err := cursorParam(c)
 	if err != nil {
@@ -73,16 +75,48 @@ func (h *rentalHandlers) anomalies(c *fiber.Ctx) error {
 		to = d.Start()
 	}
 	limit := limitParam(c, 50, 200)
-	list, err := h.r.DB.PayAnomalies(c.UserContext(), from, to, after, limit)
+	list, err := h.r.DB.ListPayAnomalies(c.UserContext(), store.AnomalyFilter{From: from, To: to, After: after, Limit: limit, Status: c.Query("status")})
 	if err != nil {
 		return err
 	}
 	for i := range list {
-		list[i].CreatedAt = shanghaiTime(list[i].CreatedAt)
+		showAnomaly(&list[i])
 	}
 	next := ""
 	if len(list) == limit {
 		next = strconv.FormatInt(list[len(list)-1].ID, 10)
 	}
 	return c.JSON(fiber.Map{"anomalies": list, "next_cursor": next})
+}
+
+// showAnomaly shows an anomaly's times in the shop's zone.
+func showAnomaly(a *store.PayAnomaly) {
+	a.CreatedAt = shanghaiTime(a.CreatedAt)
+	if a.ResolvedAt != nil {
+		t := shanghaiTime(*a.ResolvedAt)
+		a.ResolvedAt = &t
+	}
+}
+
+// resolveAnomaly is the owner marking an anomaly dealt with:
+// {"note": "…"} says why; who and when are recorded with it, once.
+func (h *rentalHandlers) resolveAnomaly(c *fiber.Ctx) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Note string `json:"note"`
+	}
+	if err := body(c, &in); err != nil {
+		return err
+	}
+	who := string(actor(caller(c)))
+	a, err := h.r.DB.ResolvePayAnomaly(c.UserContext(), id, who, in.Note, h.r.now())
+	if err != nil {
+		return err
+	}
+	Logger(c).Info("payment anomaly resolved", "anomaly", a.ID, "kind", a.Kind, "by", who)
+	showAnomaly(&a)
+	return c.JSON(fiber.Map{"anomaly": a})
 }

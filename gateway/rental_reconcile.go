@@ -51,9 +51,12 @@ type ReconcileReport struct {
 	Payments   int
 	Refunds    int
 	Mismatches []Mismatch
-	// Anomalies recorded in the period; those that need a person also
-	// appear as mismatches of kind "anomaly".
+	// Anomalies recorded in the period and still open; those that need a
+	// person also appear as mismatches of kind "anomaly".
 	Anomalies []store.PayAnomaly
+	// Resolved are the period's anomalies the owner marked resolved (with
+	// who, when and why): listed on request, never mismatches.
+	Resolved []store.PayAnomaly
 	// BillDays is the comparison with WeChat Pay's trade bills, per day
 	// (see ReconcileBills); empty when it was not run.
 	BillDays []BillDay
@@ -90,7 +93,7 @@ func (r *Rental) Reconcile(ctx context.Context, from, to time.Time, progress fun
 	}
 	var cursor int64
 	for {
-		list, err := r.DB.PayAnomalies(ctx, from, to, cursor, 200)
+		list, err := r.DB.ListPayAnomalies(ctx, store.AnomalyFilter{From: from, To: to, After: cursor, Limit: 200, Status: store.AnomaliesAll})
 		if err != nil {
 			return rep, err
 		}
@@ -99,6 +102,10 @@ func (r *Rental) Reconcile(ctx context.Context, from, to time.Time, progress fun
 		}
 		for _, a := range list {
 			cursor = a.ID
+			if a.Resolved() {
+				rep.Resolved = append(rep.Resolved, a) // the owner has dealt with it
+				continue
+			}
 			rep.Anomalies = append(rep.Anomalies, a)
 			if a.Kind == store.AnomalyOrphanedPayment {
 				continue // refunded automatically; the refund itself is checked above

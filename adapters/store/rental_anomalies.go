@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm/clause"
 
@@ -23,7 +25,14 @@ type PayAnomaly struct {
 	Expected    rental.Fen     `json:"expected"` // as we expected it
 	Detail      string         `json:"detail,omitempty"`
 	CreatedAt   time.Time      `json:"created_at"`
+	// The owner's resolution: when, who and why; nil while open.
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	ResolvedBy string     `json:"resolved_by,omitempty"`
+	Resolution string     `json:"resolution,omitempty"`
 }
+
+// Resolved reports whether the owner has dealt with the anomaly.
+func (a PayAnomaly) Resolved() bool { return a.ResolvedAt != nil }
 
 // Kinds of PayAnomaly.
 const (
@@ -51,6 +60,9 @@ type payAnomalyRow struct {
 	Expected    int64
 	Detail      string
 	CreatedAt   time.Time
+	ResolvedAt  *time.Time
+	ResolvedBy  string
+	Resolution  string
 }
 
 func (payAnomalyRow) TableName() string { return "pay_anomalies" }
@@ -70,27 +82,113 @@ func (db *DB) RecordPayAnomaly(ctx context.Context, a PayAnomaly) error {
 	return rentalErr("store.RecordPayAnomaly", err)
 }
 
-// PayAnomalies lists anomalies recorded in [from, to), by id after the
-// cursor. A zero to means up to now.
+// PayAnomalies lists every anomaly, open or resolved, recorded in
+// [from, to), by id after the cursor. A zero to means up to now.
 func (db *DB) PayAnomalies(ctx context.Context, from, to time.Time, after int64, limit int) ([]PayAnomaly, error) {
-	if limit <= 0 || limit > 200 {
-		limit = 50
+	return db.ListPayAnomalies(ctx, AnomalyFilter{From: from, To: to, After: after, Limit: limit, Status: AnomaliesAll})
+}
+
+// Which anomalies AnomalyFilter.Status selects.
+const (
+	AnomaliesOpen     = "open"     // not resolved yet (the default)
+	AnomaliesResolved = "resolved" // resolved by the owner
+	AnomaliesAll      = "all"
+)
+
+// AnomalyFilter selects anomalies: recorded in [From, To) (a zero To means
+// up to now), by id after After, at most Limit (1–200, default 50).
+type AnomalyFilter struct {
+	From, To time.Time
+	After    int64
+	Limit    int
+	Status   string // AnomaliesOpen when empty
+}
+
+// ListPayAnomalies lists the anomalies f selects, by id.
+func (db *DB) ListPayAnomalies(ctx context.Context, f AnomalyFilter) ([]PayAnomaly, error) {
+	const op = "store.ListPayAnomalies"
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
 	}
-	q := db.Gorm.WithContext(ctx).Where("id > ? AND created_at >= ?", after, from.UTC()).Order("id").Limit(limit)
-	if !to.IsZero() {
-		q = q.Where("created_at < ?", to.UTC())
+	q := db.Gorm.WithContext(ctx).Where("id > ? AND created_at >= ?", f.After, f.From.UTC()).Order("id").Limit(f.Limit)
+	if !f.To.IsZero() {
+		q = q.Where("created_at < ?", f.To.UTC())
+	}
+	switch f.Status {
+	case "", AnomaliesOpen:
+		q = q.Where("resolved_at IS NULL")
+	case AnomaliesResolved:
+		q = q.Where("resolved_at IS NOT NULL")
+	case AnomaliesAll:
+	default:
+		return nil, rental.Errorf(op, rental.KindInvalid, "status 应为 open、resolved 或 all (status must be open, resolved or all), not %q", f.Status)
 	}
 	var rows []payAnomalyRow
 	if err := q.Find(&rows).Error; err != nil {
-		return nil, rentalErr("store.PayAnomalies", err)
+		return nil, rentalErr(op, err)
 	}
 	out := make([]PayAnomaly, len(rows))
 	for i, r := range rows {
-		out[i] = PayAnomaly{ID: r.ID, Kind: r.Kind, Key: r.DedupeKey, Source: r.Source, OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo,
-			Amount: rental.Fen(r.Amount), Expected: rental.Fen(r.Expected), Detail: r.Detail, CreatedAt: r.CreatedAt.UTC()}
-		if r.OrderID != nil {
-			out[i].OrderID = rental.OrderID(*r.OrderID)
-		}
+		out[i] = r.anomaly()
 	}
 	return out, nil
+}
+
+func (r payAnomalyRow) anomaly() PayAnomaly {
+	a := PayAnomaly{ID: r.ID, Kind: r.Kind, Key: r.DedupeKey, Source: r.Source, OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo,
+		Amount: rental.Fen(r.Amount), Expected: rental.Fen(r.Expected), Detail: r.Detail, CreatedAt: r.CreatedAt.UTC(),
+		ResolvedBy: r.ResolvedBy, Resolution: r.Resolution}
+	if r.OrderID != nil {
+		a.OrderID = rental.OrderID(*r.OrderID)
+	}
+	if r.ResolvedAt != nil {
+		t := r.ResolvedAt.UTC()
+		a.ResolvedAt = &t
+	}
+	return a
+}
+
+// maxResolutionRunes bounds the owner's note.
+const maxResolutionRunes = 500
+
+// ResolvePayAnomaly marks an open anomaly resolved by by (who) at at, with
+// note (why). An anomaly is resolved once: resolving it again is a
+// conflict naming who did it (the database refuses any other change, see
+// migration 00040).
+func (db *DB) ResolvePayAnomaly(ctx context.Context, id int64, by, note string, at time.Time) (PayAnomaly, error) {
+	const op = "store.ResolvePayAnomaly"
+	note = strings.TrimSpace(note)
+	if note == "" {
+		return PayAnomaly{}, rental.Errorf(op, rental.KindInvalid, "请写明处理说明 (a note saying how it was resolved is required)")
+	}
+	if utf8.RuneCountInString(note) > maxResolutionRunes {
+		return PayAnomaly{}, rental.Errorf(op, rental.KindInvalid, "处理说明最多 %d 字 (the note has at most %d characters)", maxResolutionRunes, maxResolutionRunes)
+	}
+	if by == "" {
+		return PayAnomaly{}, rental.Errorf(op, rental.KindInternal, "who resolves the anomaly is unknown")
+	}
+	var out PayAnomaly
+	err := db.InTx(ctx, func(tx *DB) error {
+		var row payAnomalyRow
+		if err := tx.Gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+			return rentalErr(op, err)
+		}
+		if row.ResolvedAt != nil {
+			return rental.Errorf(op, rental.KindConflict, "该异常已由 %s 于 %s 处理 (already resolved by %s at %s)",
+				row.ResolvedBy, row.ResolvedAt.In(rental.Shanghai()).Format("2006-01-02 15:04"), row.ResolvedBy, row.ResolvedAt.UTC().Format(time.RFC3339))
+		}
+		when := at.UTC()
+		res := tx.Gorm.WithContext(ctx).Model(&payAnomalyRow{}).Where("id = ? AND resolved_at IS NULL", id).
+			Updates(map[string]any{"resolved_at": when, "resolved_by": by, "resolution": note})
+		if res.Error != nil {
+			return rentalErr(op, res.Error)
+		}
+		if res.RowsAffected != 1 {
+			return rental.Errorf(op, rental.KindConflict, "该异常刚被处理 (resolved meanwhile)")
+		}
+		row.ResolvedAt, row.ResolvedBy, row.Resolution = &when, by, note
+		out = row.anomaly()
+		return nil
+	})
+	return out, err
 }

@@ -23,7 +23,7 @@ func cmdReconcile(ctx context.Context, e env, args []string) int {
 			"out_trade_no, and each of its refunds by out_refund_no. Prints every mismatch — paid at WeChat Pay but not\n"+
 			"here, paid here but not there, amounts that differ, refunds missing or not recorded, money owed with no\n"+
 			"refund under way — and the anomalies recorded in the period (notifications for unknown orders, wrong\n"+
-			"amounts, appids or merchants). Then each day's trade bill (交易账单) is downloaded, its SHA1 checked, and\n"+
+			"amounts, appids or merchants) that the owner has not marked resolved. Then each day's trade bill (交易账单) is downloaded, its SHA1 checked, and\n"+
 			"compared line by line: payments and refunds on the bill that are unknown here, ours missing from the bill,\n"+
 			"amounts or states that differ; a day whose bill WeChat Pay has not made yet (today's) is listed as such.\n"+
 			"It changes nothing.\n\n"+
@@ -34,6 +34,7 @@ func cmdReconcile(ctx context.Context, e env, args []string) int {
 	toFlag := fs.String("to", "", "last day of payment attempts to check, included (default: today)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	noBill := fs.Bool("no-bill", false, "skip the trade bills; only query each attempt")
+	showResolved := fs.Bool("resolved", false, "also list the anomalies the owner resolved (who, when, why); open ones are always listed")
 	if code, done := parseFlags(fs, e, args); done {
 		return code
 	}
@@ -119,9 +120,10 @@ func cmdReconcile(ctx context.Context, e env, args []string) int {
 			Mismatches []gateway.Mismatch `json:"mismatches"`
 			Anomalies  []store.PayAnomaly `json:"anomalies"`
 			BillDays   []gateway.BillDay  `json:"bill_days"`
-		}{from, to, rep.Orders, rep.Payments, rep.Refunds, nonNil(rep.Mismatches), nonNil(rep.Anomalies), nonNil(rep.BillDays)})
+			Resolved   []store.PayAnomaly `json:"resolved_anomalies,omitempty"`
+		}{from, to, rep.Orders, rep.Payments, rep.Refunds, nonNil(rep.Mismatches), nonNil(rep.Anomalies), nonNil(rep.BillDays), resolvedIf(*showResolved, rep.Resolved)})
 	} else {
-		printReconcile(e, from, to, rep)
+		printReconcile(e, from, to, rep, *showResolved)
 	}
 	if len(rep.Mismatches) > 0 {
 		return exitMismatch
@@ -136,7 +138,16 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func printReconcile(e env, from, to rental.Date, rep gateway.ReconcileReport) {
+// resolvedIf is the resolved anomalies when asked for (a non-nil empty
+// list then), nil otherwise.
+func resolvedIf(show bool, list []store.PayAnomaly) []store.PayAnomaly {
+	if !show {
+		return nil
+	}
+	return nonNil(list)
+}
+
+func printReconcile(e env, from, to rental.Date, rep gateway.ReconcileReport, showResolved bool) {
 	out := e.stdout
 	fmt.Fprintf(out, "对账 reconciliation %s – %s: %d orders, %d payment attempts, %d refunds checked with WeChat Pay\n",
 		from, to, rep.Orders, rep.Payments, rep.Refunds)
@@ -183,8 +194,17 @@ func printReconcile(e env, from, to rental.Date, rep gateway.ReconcileReport) {
 			fmt.Fprintln(out, b.String())
 		}
 	}
+	if n := len(rep.Resolved); n > 0 && !showResolved {
+		fmt.Fprintf(out, "已处理 %d anomaly(ies) resolved by the owner (--resolved lists them)\n", n)
+	} else if showResolved {
+		fmt.Fprintf(out, "已处理 %d anomaly(ies) resolved by the owner:\n", n)
+		for _, a := range rep.Resolved {
+			fmt.Fprintf(out, "  #%d %-18s out_trade_no %s amount %s: resolved %s by %s: %s\n", a.ID, a.Kind, a.OutTradeNo, a.Amount,
+				a.ResolvedAt.In(rental.Shanghai()).Format("2006-01-02 15:04"), a.ResolvedBy, a.Resolution)
+		}
+	}
 	if len(rep.Anomalies) > 0 {
-		fmt.Fprintf(out, "记录的异常 %d anomaly(ies) recorded in the period:\n", len(rep.Anomalies))
+		fmt.Fprintf(out, "记录的异常 %d open anomaly(ies) recorded in the period:\n", len(rep.Anomalies))
 		for _, a := range rep.Anomalies {
 			fmt.Fprintf(out, "  #%d %s %-18s order #%d out_trade_no %s out_refund_no %s amount %s expected %s %s\n",
 				a.ID, a.CreatedAt.In(rental.Shanghai()).Format("2006-01-02 15:04"), a.Kind, a.OrderID, a.OutTradeNo, a.OutRefundNo, a.Amount, a.Expected, a.Detail)
