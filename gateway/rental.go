@@ -137,6 +137,7 @@ func (s *Server) mountRental(r *Rental) {
 	s.api("GET", "/staff/orders", staffOnly, h.staffOrders)
 	s.api("GET", "/staff/orders/:id", staffOnly, h.staffOrder)
 	s.api("POST", "/staff/orders/:id/photos", staffOnly, h.uploadPhotos)
+	s.api("POST", "/staff/orders/:id/photos/from-chat", staffOnly, h.photoFromChat)
 	s.api("POST", "/staff/orders/:id/pickup", staffOnly, h.pickup)
 	s.api("POST", "/staff/orders/:id/return", staffOnly, h.giveBack)
 	s.api("POST", "/staff/orders/:id/settle", staffOnly, h.settle)
