@@ -138,6 +138,13 @@ type rentalEnv struct {
 // ProcessNotifications itself. The outbox worker always runs.
 func newRentalEnv(t *testing.T, tg storetest.Target, background bool) *rentalEnv {
 	t.Helper()
+	return newRentalEnvWith(t, tg, background, nil)
+}
+
+// newRentalEnvWith is newRentalEnv with more routes: routes is called with
+// the server before it starts serving.
+func newRentalEnvWith(t *testing.T, tg storetest.Target, background bool, routes func(*Server)) *rentalEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var jobs sync.WaitGroup
 	t.Cleanup(func() { cancel(); jobs.Wait() })
@@ -213,6 +220,9 @@ func newRentalEnv(t *testing.T, tg storetest.Target, background bool) *rentalEnv
 		Rental:    e.rent,
 	})
 	e.idEnv = &idEnv{srv: srv, db: db, sim: sim, sms: sender}
+	if routes != nil {
+		routes(srv)
+	}
 	e.base = startHTTP(t, srv)
 	e.rent.NotifyURL = e.base + "/callbacks/wechatpay"
 
