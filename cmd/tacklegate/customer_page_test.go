@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,11 +155,73 @@ func TestCustomerPageBooksAndPaysInDemo(t *testing.T) {
 		t.Errorf("my orders: %q", got)
 	}
 
+	// At the counter: staff hand the rod over (pickup inspection) and take
+	// it back (return inspection); the customer confirms both on the page
+	// and sees the deposit come back through WeChat Pay.
+	m := regexp.MustCompile(`simulator\s+(http://\S+)/sim`).FindStringSubmatch(r.stdout.String())
+	if m == nil {
+		t.Fatalf("banner names no simulator:\n%s", r.stdout)
+	}
+	var oauth struct{ Code string }
+	postJSON(t, m[1]+"/sim/api/staff/laowang/oauth-code", nil, &oauth)
+	var staff struct {
+		Tokens struct {
+			AccessToken string `json:"access_token"`
+		} `json:"tokens"`
+	}
+	if st := callAPI(t, "POST", r.base+"/api/v1/auth/wecom", "", map[string]string{"code": oauth.Code}, &staff); st != 200 {
+		t.Fatalf("staff login: %d", st)
+	}
+	orderID := strings.TrimPrefix(hash, "#/order/")
+	var full struct {
+		Order struct {
+			Lines []struct {
+				UnitID int64 `json:"unit_id"`
+			} `json:"lines"`
+		} `json:"order"`
+	}
+	callAPI(t, "GET", r.base+"/api/v1/staff/orders/"+orderID, staff.Tokens.AccessToken, nil, &full)
+	units := []map[string]any{{"unit_id": full.Order.Lines[0].UnitID, "condition": "good", "notes": "竿身完好"}}
+	if st := callAPI(t, "POST", r.base+"/api/v1/staff/orders/"+orderID+"/pickup", staff.Tokens.AccessToken, map[string]any{"units": units}, nil); st != 200 {
+		t.Fatalf("pickup: %d", st)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/?reload=1"+hash), chromedp.WaitVisible(`[data-confirm="pickup"]`), chromedp.Click(`[data-confirm="pickup"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the pickup confirmed", `(document.querySelector('.inspection[data-kind="pickup"]')||{}).textContent.includes("我已确认")`)
+	if st := callAPI(t, "POST", r.base+"/api/v1/staff/orders/"+orderID+"/return", staff.Tokens.AccessToken, map[string]any{"units": units, "damage_fee": 0}, nil); st != 200 {
+		t.Fatalf("return: %d", st)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var o struct {
+			Order struct{ State string } `json:"order"`
+		}
+		callAPI(t, "GET", r.base+"/api/v1/orders/"+orderID, token, nil, &o)
+		if o.Order.State == "settled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deposit refund did not settle the order: %s", o.Order.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/?reload=2"+hash), chromedp.WaitVisible(`[data-confirm="return"]`), chromedp.Click(`[data-confirm="return"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the return confirmed", `(document.querySelector('.inspection[data-kind="return"]')||{}).textContent.includes("我已确认")`)
+	if got := text("#settlement"); !strings.Contains(got, yuan(rod.Deposit)+" · 已退回") {
+		t.Errorf("deposit settlement on the page: %q", got)
+	}
+	if got := text("#order-state"); got != "已结算" {
+		t.Errorf("order state on the page: %q", got)
+	}
+
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "customer-orders.png")
+	file := filepath.Join(t.TempDir(), "customer-order-settled.png")
 	if err := os.WriteFile(file, shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
