@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/wechatpay"
@@ -42,6 +43,9 @@ type BillDay struct {
 	BillRefunded rental.Fen `json:"bill_refunded"` // REFUND lines that succeeded
 	HerePaid     rental.Fen `json:"here_paid"`     // payments paid that day here
 	HereRefunded rental.Fen `json:"here_refunded"` // refunds started that day and succeeded here
+	// Explained counts the bill's lines unknown here that the owner has
+	// accounted for: a payment anomaly about them marked resolved.
+	Explained int `json:"explained"`
 }
 
 // Bill statuses.
@@ -120,6 +124,21 @@ func (r *Rental) ReconcileBills(ctx context.Context, from, to rental.Date, rep *
 	if err != nil {
 		return err
 	}
+	var unknownTrades, unknownRefunds []string
+	for _, no := range tradeNos {
+		if _, ok := ourPay[no]; !ok {
+			unknownTrades = append(unknownTrades, no)
+		}
+	}
+	for _, no := range refundNos {
+		if _, ok := ourRefund[no]; !ok {
+			unknownRefunds = append(unknownRefunds, no)
+		}
+	}
+	anomalies, err := r.DB.PayAnomaliesFor(ctx, unknownTrades, unknownRefunds)
+	if err != nil {
+		return err
+	}
 
 	days := map[rental.Date]*BillDay{}
 	for d := from; !to.Before(d); d = d.AddDays(1) {
@@ -135,14 +154,14 @@ func (r *Rental) ReconcileBills(ctx context.Context, from, to rental.Date, rep *
 				if row.RefundStatus == wechatpay.RefundStatusSuccess {
 					bd.BillRefunded += rental.Fen(row.Refund)
 				}
-				r.compareRefundRow(d, row, ourRefund, rep)
+				r.compareRefundRow(d, bd, row, ourRefund, anomalies, rep)
 				continue
 			}
 			if row.TradeState != wechatpay.TradeStateSuccess {
 				continue // REVOKED and the like: not a mini-program payment
 			}
 			bd.BillPaid += rental.Fen(billOrderAmount(row))
-			r.comparePaymentRow(d, row, ourPay, rep)
+			r.comparePaymentRow(d, bd, row, ourPay, anomalies, rep)
 		}
 	}
 	for _, p := range paid {
@@ -195,12 +214,38 @@ func billOrderAmount(row wechatpay.BillRow) int64 {
 	return row.Settled
 }
 
-func (r *Rental) comparePaymentRow(d rental.Date, row wechatpay.BillRow, ours map[string]store.PaymentRecord, rep *ReconcileReport) {
+// unknownExplained looks at the anomalies recorded about a bill line we
+// have no record of: one the owner resolved accounts for it (true); an open
+// one is named in the mismatch's detail.
+func unknownExplained(list []store.PayAnomaly, kinds ...string) (bool, string) {
+	detail := ""
+	for _, a := range list {
+		if !slices.Contains(kinds, a.Kind) {
+			continue
+		}
+		if a.Resolved() {
+			return true, ""
+		}
+		detail = fmt.Sprintf("anomaly #%d (%s) is open", a.ID, a.Kind)
+	}
+	return false, detail
+}
+
+func (r *Rental) comparePaymentRow(d rental.Date, bd *BillDay, row wechatpay.BillRow, ours map[string]store.PaymentRecord,
+	anomalies map[string][]store.PayAnomaly, rep *ReconcileReport) {
 	there := fmt.Sprintf("%s %s, transaction %s", row.TradeState, rental.Fen(billOrderAmount(row)), row.TransactionID)
 	p, ok := ours[row.OutTradeNo]
 	if !ok {
+		explained, detail := unknownExplained(anomalies[row.OutTradeNo], store.AnomalyUnknownTrade, store.AnomalyForeignApp, store.AnomalyForeignMerchant)
+		if explained {
+			bd.Explained++
+			return
+		}
+		if detail == "" {
+			detail = "no anomaly recorded: was the notification never received?"
+		}
 		rep.Mismatches = append(rep.Mismatches, Mismatch{Kind: MismatchBillUnknownHere, Day: d.String(), OutTradeNo: row.OutTradeNo,
-			Here: "no such payment attempt", There: there, Detail: "商户数据包 " + row.Attach})
+			Here: "no such payment attempt", There: there, Detail: detail + "; 商户数据包 " + row.Attach})
 		return
 	}
 	m := Mismatch{Day: d.String(), OrderID: p.OrderID, OrderNo: p.OrderNo, OutTradeNo: p.OutTradeNo, Here: fmt.Sprintf("%s %s", p.State, p.Amount), There: there}
@@ -214,7 +259,8 @@ func (r *Rental) comparePaymentRow(d rental.Date, row wechatpay.BillRow, ours ma
 	}
 }
 
-func (r *Rental) compareRefundRow(d rental.Date, row wechatpay.BillRow, ours map[string]store.RefundRecord, rep *ReconcileReport) {
+func (r *Rental) compareRefundRow(d rental.Date, bd *BillDay, row wechatpay.BillRow, ours map[string]store.RefundRecord,
+	anomalies map[string][]store.PayAnomaly, rep *ReconcileReport) {
 	asked := row.RefundAsked
 	if asked == 0 {
 		asked = row.Refund
@@ -222,8 +268,13 @@ func (r *Rental) compareRefundRow(d rental.Date, row wechatpay.BillRow, ours map
 	there := fmt.Sprintf("refund %s %s", row.RefundStatus, rental.Fen(asked))
 	f, ok := ours[row.OutRefundNo]
 	if !ok {
+		explained, detail := unknownExplained(anomalies[row.OutRefundNo], store.AnomalyUnknownRefund)
+		if explained {
+			bd.Explained++
+			return
+		}
 		rep.Mismatches = append(rep.Mismatches, Mismatch{Kind: MismatchBillUnknownHere, Day: d.String(), OutTradeNo: row.OutTradeNo,
-			OutRefundNo: row.OutRefundNo, Here: "no such refund", There: there})
+			OutRefundNo: row.OutRefundNo, Here: "no such refund", There: there, Detail: detail})
 		return
 	}
 	m := Mismatch{Day: d.String(), OrderID: f.OrderID, OrderNo: f.OrderNo, OutTradeNo: f.OutTradeNo, OutRefundNo: f.OutRefundNo,

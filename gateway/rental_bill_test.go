@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/store/storetest"
 	"github.com/tacklegate/tacklegate/adapters/wechatpay"
 	"github.com/tacklegate/tacklegate/adapters/wxsim/paysim"
@@ -95,6 +97,22 @@ func TestReconcileWithTradeBill(t *testing.T) {
 			}
 			if got := kinds(rep); !slices.Equal(got, []string{MismatchBillUnknownHere + " STRANGER-1"}) {
 				t.Errorf("mismatches: %v", got)
+			} else if !strings.Contains(rep.Mismatches[0].Detail, "is open") {
+				t.Errorf("the stranger's open anomaly is not named: %+v", rep.Mismatches[0])
+			}
+			// The owner looks into it and resolves the anomaly: the line is
+			// accounted for.
+			var stranger []store.PayAnomaly
+			eventually(t, "the stranger's anomaly", func() bool {
+				stranger, _ = e.db.ListPayAnomalies(ctx, store.AnomalyFilter{})
+				return len(stranger) == 1 && stranger[0].OutTradeNo == "STRANGER-1"
+			})
+			if _, err := e.db.ResolvePayAnomaly(ctx, stranger[0].ID, "owner:owner", "共用商户号的另一家店", e.sim.Clock().Now()); err != nil {
+				t.Fatal(err)
+			}
+			rep = reconcile()
+			if len(rep.Mismatches) != 0 || rep.BillDays[0].Explained != 1 {
+				t.Errorf("after resolving: %+v %+v", rep.Mismatches, rep.BillDays)
 			}
 
 			// Our amount is edited: the bill disagrees.
@@ -103,8 +121,7 @@ func TestReconcileWithTradeBill(t *testing.T) {
 			// Our refund is recorded as failed although WeChat Pay made it.
 			e.db.Gorm.Exec("UPDATE refunds SET state = 'failed' WHERE out_refund_no = ?", refund.OutRefundNo) //nolint:errcheck
 			rep = reconcile()
-			want := []string{MismatchBillAmount + " " + keptNo, MismatchBillState + " " + cancelled.Payments[0].OutTradeNo + refund.OutRefundNo,
-				MismatchBillUnknownHere + " STRANGER-1"}
+			want := []string{MismatchBillAmount + " " + keptNo, MismatchBillState + " " + cancelled.Payments[0].OutTradeNo + refund.OutRefundNo}
 			slices.Sort(want)
 			if got := kinds(rep); !slices.Equal(got, want) {
 				t.Errorf("after editing amounts and states:\n got %v\nwant %v", got, want)
@@ -115,7 +132,7 @@ func TestReconcileWithTradeBill(t *testing.T) {
 			// A payment we believe in under a number WeChat Pay never billed.
 			e.db.Gorm.Exec("UPDATE payments SET out_trade_no = 'GHOST-1' WHERE out_trade_no = ?", keptNo) //nolint:errcheck
 			rep = reconcile()
-			want = []string{MismatchBillMissing + " GHOST-1", MismatchBillUnknownHere + " " + keptNo, MismatchBillUnknownHere + " STRANGER-1"}
+			want = []string{MismatchBillMissing + " GHOST-1", MismatchBillUnknownHere + " " + keptNo}
 			slices.Sort(want)
 			if got := kinds(rep); !slices.Equal(got, want) {
 				t.Errorf("after renaming a payment:\n got %v\nwant %v", got, want)

@@ -192,3 +192,33 @@ func (db *DB) ResolvePayAnomaly(ctx context.Context, id int64, by, note string, 
 	})
 	return out, err
 }
+
+// PayAnomaliesFor lists the anomalies recorded about these payment and
+// refund numbers, keyed by out_trade_no or out_refund_no (a refund's under
+// its refund number), oldest first.
+func (db *DB) PayAnomaliesFor(ctx context.Context, tradeNos, refundNos []string) (map[string][]PayAnomaly, error) {
+	const op = "store.PayAnomaliesFor"
+	out := map[string][]PayAnomaly{}
+	add := func(col string, nos []string, key func(PayAnomaly) string) error {
+		for len(nos) > 0 {
+			chunk := nos[:min(len(nos), 500)]
+			nos = nos[len(chunk):]
+			var rows []payAnomalyRow
+			if err := db.Gorm.WithContext(ctx).Where(col+" IN ?", chunk).Order("id").Find(&rows).Error; err != nil {
+				return rentalErr(op, err)
+			}
+			for _, r := range rows {
+				a := r.anomaly()
+				out[key(a)] = append(out[key(a)], a)
+			}
+		}
+		return nil
+	}
+	if err := add("out_trade_no", tradeNos, func(a PayAnomaly) string { return a.OutTradeNo }); err != nil {
+		return nil, err
+	}
+	if err := add("out_refund_no", refundNos, func(a PayAnomaly) string { return a.OutRefundNo }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -159,8 +159,12 @@ func printReconcile(e env, from, to rental.Date, rep gateway.ReconcileReport, sh
 		case d.Lines == 0 && d.HerePaid == 0 && d.HereRefunded == 0:
 			quiet++
 		default:
-			fmt.Fprintf(out, "  账单 bill %s: %d line(s); WeChat Pay paid %s refunded %s | here paid %s refunded %s\n",
-				d.Day, d.Lines, d.BillPaid, d.BillRefunded, d.HerePaid, d.HereRefunded)
+			explained := ""
+			if d.Explained > 0 {
+				explained = fmt.Sprintf(" (%d line(s) unknown here, accounted for by resolved anomalies)", d.Explained)
+			}
+			fmt.Fprintf(out, "  账单 bill %s: %d line(s); WeChat Pay paid %s refunded %s | here paid %s refunded %s%s\n",
+				d.Day, d.Lines, d.BillPaid, d.BillRefunded, d.HerePaid, d.HereRefunded, explained)
 		}
 	}
 	if quiet > 0 {
