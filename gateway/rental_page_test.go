@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +12,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tacklegate/tacklegate/adapters/store/storetest"
+	"github.com/tacklegate/tacklegate/adapters/wechatpay"
 	"github.com/tacklegate/tacklegate/gateway/browsertest"
+	"github.com/tacklegate/tacklegate/rental"
 )
 
 // quickHelpFake stands in for the quick-help, feature and call routes the
@@ -162,5 +165,78 @@ func TestDemoRoutesOnlyInDemo(t *testing.T) {
 	}
 	if st := e.api(t, "GET", "/api/v1/demo/simulator", "", nil, nil); st != 404 {
 		t.Errorf("GET /api/v1/demo/simulator outside the demo: %d", st)
+	}
+}
+
+// TestCustomerPageInMiniProgram is the page inside the mini-program's
+// web-view: the shell opens it with ?code= from wx.login; paying hands the
+// wx.requestPayment parameters to the shell (wx.miniProgram), which pays;
+// "我已支付" asks WeChat Pay and shows 已支付.
+func TestCustomerPageInMiniProgram(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	e := newRentalEnv(t, storetest.Targets()[0], true)
+	rod := e.stock(t, "路亚竿 2.1m", rental.CategoryRod, 2000, 30000, 1, "路亚")
+	ctx := browsertest.New(t, browsertest.Options{})
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?code="+e.sim.Login("o-in-mp")+"#/orders"), chromedp.WaitVisible("#orders .empty")); err != nil {
+		t.Fatal(err)
+	}
+	if search, _ := browsertest.Eval[string](ctx, `location.search`); search != "" {
+		t.Errorf("the used wx.login code stays in the address: %q", search)
+	}
+	token, err := browsertest.Eval[string](ctx, `JSON.parse(sessionStorage.getItem("tg.customer")).access_token`)
+	if err != nil || token == "" {
+		t.Fatalf("not logged in with the code: %v", err)
+	}
+	o := e.placeOrder(t, token, rod, 1, 1)
+
+	// The shell's bridge, as jweixin provides it inside the web-view.
+	if _, err := browsertest.Eval[bool](ctx, `window.__wxjs_environment = "miniprogram"; window.sent = [];
+		window.wx = {miniProgram: {postMessage(m) { sent.push(["post", m]); }, navigateTo(o) { sent.push(["nav", o.url]); }}}; true`); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/#/order/"+fmt.Sprint(o.ID)), chromedp.WaitVisible("#pay")); err != nil {
+		t.Fatal(err)
+	}
+	// The navigation above kept the document (only the hash changed), so
+	// the bridge is still there.
+	if err := chromedp.Do(ctx, chromedp.Click("#pay"), chromedp.WaitVisible("#pay-check")); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := browsertest.Eval[string](ctx, `JSON.stringify(window.sent)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs [][]json.RawMessage
+	if err := json.Unmarshal([]byte(sent), &msgs); err != nil || len(msgs) != 2 {
+		t.Fatalf("handed to the shell: %s", sent)
+	}
+	var post struct {
+		Data struct {
+			Type    string                  `json:"type"`
+			OrderID int64                   `json:"order_id"`
+			Params  wechatpay.PaymentParams `json:"params"`
+		} `json:"data"`
+	}
+	var nav string
+	json.Unmarshal(msgs[0][1], &post) //nolint:errcheck
+	json.Unmarshal(msgs[1][1], &nav)  //nolint:errcheck
+	if post.Data.Type != "requestPayment" || post.Data.OrderID != int64(o.ID) || !strings.HasPrefix(post.Data.Params.Package, "prepay_id=") ||
+		post.Data.Params.PaySign == "" || !strings.HasPrefix(nav, fmt.Sprintf("/pages/pay/pay?order_id=%d&params=", o.ID)) {
+		t.Fatalf("shell got %s", sent)
+	}
+
+	// The shell calls wx.requestPayment; the customer pays.
+	pending := e.order(t, token, o.ID)
+	e.customerPays(t, orderAnswer{Payment: paymentView{OutTradeNo: pending.Payments[0].OutTradeNo}, RequestPayment: post.Data.Params})
+	if err := chromedp.Do(ctx, chromedp.Click("#pay-check")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector("#order-state")||{}).textContent === "已支付"`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		body, _ := browsertest.Eval[string](ctx, `document.body.innerText`)
+		t.Fatalf("已支付 not shown: %v\npage:\n%s", err, body)
 	}
 }
