@@ -4,7 +4,9 @@
 //
 // It covers what the rental shop needs: JSAPI / mini-program prepay, the
 // wx.requestPayment parameters (paySign), order query and close, refunds and
-// refund query, and the payment and refund notifications.
+// refund query, the payment and refund notifications, and the daily trade
+// bill (交易账单: TradeBill, DownloadBill with its SHA1 check, ParseTradeBill)
+// for reconciliation.
 //
 // The protocol rules it follows (see docs/WECHAT-PROTOCOLS.md §3):
 //

@@ -20,6 +20,12 @@
 //	POST /v3/pay/transactions/out-trade-no/{no}/close      close → 204
 //	POST /v3/refund/domestic/refunds                       refund
 //	GET  /v3/refund/domestic/refunds/{out_refund_no}       refund query
+//	GET  /v3/bill/tradebill?bill_date=&bill_type=          trade bill → download_url + SHA1
+//	GET  /v3/billdownload/file?token=                      the bill file (signed request, unsigned file)
+//
+// The trade bill (bills.go) lists a day's payments and refunds in WeChat
+// Pay's backquoted CSV with its summary; what goes on which day is the
+// simulator's documented choice, marked there.
 //
 // Rules enforced (docs/WECHAT-PROTOCOLS.md §5): S15 merchant Authorization
 // (format in any key order, mchid, serial_no, ±5 min, nonce reuse, RSA) → 401

@@ -644,6 +644,13 @@
     $("orders-more").addEventListener("click", () => loadOrders(false));
     $("sheet").addEventListener("click", (ev) => { if (ev.target.id === "sheet") closeSheet(); });
     window.addEventListener("hashchange", route);
+    // Back from the mini-program's pay page, the web-view shows again: ask
+    // WeChat Pay about the order being paid instead of waiting for a tap.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState !== "visible") return;
+      const m = location.hash.match(/^#\/order\/(\d+)$/);
+      if (m && state.payParams[m[1]] && tg.session(K)) checkPaid({ id: m[1] }, null, 1);
+    });
 
     try {
       const d = await optional("GET", "/demo/simulator");
