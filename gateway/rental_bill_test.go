@@ -60,6 +60,13 @@ func TestReconcileWithTradeBill(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			// Its notification reaches us and is recorded as an anomaly.
+			var stranger []store.PayAnomaly
+			eventually(t, "the stranger's anomaly", func() bool {
+				stranger, _ = e.db.ListPayAnomalies(ctx, store.AnomalyFilter{})
+				return len(stranger) == 1 && stranger[0].OutTradeNo == "STRANGER-1"
+			})
+
 			// Today's bill is not made yet.
 			var rep ReconcileReport
 			if err := e.rent.ReconcileBills(ctx, day, day, &rep); err != nil {
@@ -102,11 +109,6 @@ func TestReconcileWithTradeBill(t *testing.T) {
 			}
 			// The owner looks into it and resolves the anomaly: the line is
 			// accounted for.
-			var stranger []store.PayAnomaly
-			eventually(t, "the stranger's anomaly", func() bool {
-				stranger, _ = e.db.ListPayAnomalies(ctx, store.AnomalyFilter{})
-				return len(stranger) == 1 && stranger[0].OutTradeNo == "STRANGER-1"
-			})
 			if _, err := e.db.ResolvePayAnomaly(ctx, stranger[0].ID, "owner:owner", "共用商户号的另一家店", e.sim.Clock().Now()); err != nil {
 				t.Fatal(err)
 			}

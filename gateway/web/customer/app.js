@@ -20,7 +20,7 @@
     orders: [], ordersNext: "",
     pickFrom: "", pickTo: "", qty: 1,
     payParams: {},       // order id → {payment, request_payment}
-    chatMounted: false, presetText: "",
+    presetText: "",
   };
 
   // ---- small helpers ---------------------------------------------------
@@ -583,12 +583,11 @@
   function openChat() {
     show("chat");
     const sec = $("view-chat");
+    // The chat widget (chat.js, the message bridge's) is mounted each time
+    // the tab opens, with the text a quick-help entry preset, if any.
     if (window.TGChat && typeof window.TGChat.mount === "function") {
-      if (!state.chatMounted || state.presetText) {
-        window.TGChat.mount(sec, { sessionKey: K, presetText: state.presetText });
-        state.chatMounted = true;
-        state.presetText = "";
-      }
+      window.TGChat.mount(sec, { sessionKey: K, presetText: state.presetText });
+      state.presetText = "";
       return;
     }
     sec.replaceChildren(el("div", { class: "soon" }, el("div", { style: "font-size:40px" }, "💬"), "客服功能即将上线", el("div", { class: "muted" }, "急事请到店或致电门店。")));
@@ -627,7 +626,7 @@
       el("button", { class: "plain wide", type: "button", id: "logout", onclick: (ev) => busy(ev.currentTarget, async () => {
         try { await api("POST", "/auth/logout"); } catch (e) { /* the session ends here either way */ }
         tg.clearSession(K);
-        state.me = null; state.orders = []; state.chatMounted = false;
+        state.me = null; state.orders = [];
         renderWho();
         location.hash = "";
         showLogin();
