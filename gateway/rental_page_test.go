@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/store/storetest"
 	"github.com/tacklegate/tacklegate/adapters/wechatpay"
 	"github.com/tacklegate/tacklegate/gateway/browsertest"
@@ -238,5 +240,66 @@ func TestCustomerPageInMiniProgram(t *testing.T) {
 		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		body, _ := browsertest.Eval[string](ctx, `document.body.innerText`)
 		t.Fatalf("已支付 not shown: %v\npage:\n%s", err, body)
+	}
+}
+
+// TestCustomerPageLinksMemberAndWaivesDeposit: a WeChat customer proves
+// the phone of an imported gold member on the 我的 screen and lands in
+// that account; the quote then shows the deposit waived.
+func TestCustomerPageLinksMemberAndWaivesDeposit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	e := newRentalEnv(t, storetest.Targets()[0], false)
+	c := context.Background()
+	if _, err := e.db.ImportMembers(c, []store.MemberImport{{Line: 2, MemberNo: "YJ0009", Name: "赵敏", Phone: "8613800138099", Tier: "gold", Points: 800,
+		JoinedAt: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.api(t, "PUT", "/api/v1/owner/settings", e.owner, map[string]any{"deposit_waived": []string{"gold"}}, nil); st != 200 {
+		t.Fatalf("settings: %d", st)
+	}
+	rod := e.stock(t, "台钓竿 3.6m", rental.CategoryRod, 1500, 20000, 2, "鲫鱼")
+	ctx := browsertest.New(t, browsertest.Options{})
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?code="+e.sim.Login("o-zhaomin")+"#/me"), chromedp.WaitVisible("#me-phone"),
+		chromedp.SendKeys("#me-phone", "13800138099")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("#me-send")); err != nil {
+		t.Fatal(err)
+	}
+	var code string
+	for deadline := time.Now().Add(10 * time.Second); code == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if text, ok := e.sms.Last("8613800138099"); ok {
+			code = strings.TrimSpace(strings.Split(strings.SplitAfter(text, "验证码是")[1], "，")[0])
+		}
+	}
+	if len(code) != 6 {
+		t.Fatal("no SMS code")
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys("#me-code", code)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("#me-verify")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#view-me").textContent.includes("金卡会员") && document.querySelector("#view-me").textContent.includes("YJ0009")`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		body, _ := browsertest.Eval[string](ctx, `document.body.innerText`)
+		t.Fatalf("not linked to the gold member: %v\n%s", err, body)
+	}
+	if who, _ := browsertest.Eval[string](ctx, `document.querySelector("#who").textContent`); who != "赵敏 · 金卡会员" {
+		t.Errorf("header shows %q", who)
+	}
+
+	// The quote: rent only, the deposit waived for gold members.
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/#/item/"+fmt.Sprint(rod)), chromedp.WaitVisible("#quote-kv")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#quote-kv").textContent.includes("会员免押") && document.querySelector("#quote-total").textContent === "¥15.00"`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		q, _ := browsertest.Eval[string](ctx, `document.querySelector("#quote").textContent`)
+		t.Fatalf("quote for a gold member: %v\n%s", err, q)
 	}
 }

@@ -600,13 +600,13 @@
     const m = state.me;
     const phoneIn = el("input", { id: "me-phone", type: "tel", inputmode: "numeric", placeholder: "手机号" });
     const codeIn = el("input", { id: "me-code", type: "text", inputmode: "numeric", maxlength: "6", placeholder: "6 位验证码" });
-    const sendBtn = el("button", { type: "button", class: "plain" }, "获取验证码");
+    const sendBtn = el("button", { id: "me-send", type: "button", class: "plain" }, "获取验证码");
     sendBtn.addEventListener("click", () => busy(null, async () => {
       await api("POST", "/auth/sms/send", { phone: phoneIn.value.trim() });
       smsCountdown(sendBtn, 60);
       toast(state.demo ? "验证码已发送到模拟器的顾客手机" : "验证码已发送");
     }));
-    const verifyBtn = el("button", { type: "button", class: "wide" }, "验证并绑定会员");
+    const verifyBtn = el("button", { id: "me-verify", type: "button", class: "wide" }, "验证并绑定会员");
     verifyBtn.addEventListener("click", () => busy(verifyBtn, async () => {
       const out = await api("POST", "/auth/sms/verify", { phone: phoneIn.value.trim(), code: codeIn.value.trim() });
       if (out.tokens) tg.saveSession(K, out.tokens); // a phone login, not a link
