@@ -81,7 +81,7 @@ func TestCustomerPageSMSLoginAndQuickHelp(t *testing.T) {
 	}
 	fake := &quickHelpFake{}
 	mounted := false
-	e := newRentalEnvWith(t, storetest.Targets()[0], false, func(s *Server) { mounted = fake.mount(s) })
+	e := newRentalEnvWith(t, storetest.Targets()[0], false, rentalEnvOptions{routes: func(s *Server) { mounted = fake.mount(s) }})
 	if !mounted {
 		t.Skip("the real quick-help routes are mounted; their own tests cover them")
 	}

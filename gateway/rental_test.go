@@ -138,12 +138,17 @@ type rentalEnv struct {
 // ProcessNotifications itself. The outbox worker always runs.
 func newRentalEnv(t *testing.T, tg storetest.Target, background bool) *rentalEnv {
 	t.Helper()
-	return newRentalEnvWith(t, tg, background, nil)
+	return newRentalEnvWith(t, tg, background, rentalEnvOptions{})
 }
 
-// newRentalEnvWith is newRentalEnv with more routes: routes is called with
-// the server before it starts serving.
-func newRentalEnvWith(t *testing.T, tg storetest.Target, background bool, routes func(*Server)) *rentalEnv {
+// rentalEnvOptions add to newRentalEnv: more routes (called with the
+// server before it starts serving), and the demo's simulator helpers.
+type rentalEnvOptions struct {
+	routes func(*Server)
+	demo   bool
+}
+
+func newRentalEnvWith(t *testing.T, tg storetest.Target, background bool, opt rentalEnvOptions) *rentalEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var jobs sync.WaitGroup
@@ -212,6 +217,9 @@ func newRentalEnvWith(t *testing.T, tg storetest.Target, background bool, routes
 
 	e.rent = &Rental{DB: db, Clock: clockFn(sim.Clock().Now), Pay: e.client, AppID: cfg.AppID,
 		Timings: PayTimings{NotifyPoll: 20 * time.Millisecond, SyncEvery: 100 * time.Millisecond}}
+	if opt.demo {
+		e.rent.Sim = &DemoSim{URL: sim.URL()}
+	}
 	logs := &syncBuffer{}
 	sender := sms.NewLogSender(slogTo(logs))
 	srv, _ := newTestServer(t, Options{
@@ -220,8 +228,8 @@ func newRentalEnvWith(t *testing.T, tg storetest.Target, background bool, routes
 		Rental:    e.rent,
 	})
 	e.idEnv = &idEnv{srv: srv, db: db, sim: sim, sms: sender}
-	if routes != nil {
-		routes(srv)
+	if opt.routes != nil {
+		opt.routes(srv)
 	}
 	e.base = startHTTP(t, srv)
 	e.rent.NotifyURL = e.base + "/callbacks/wechatpay"
