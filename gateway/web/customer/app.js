@@ -466,6 +466,20 @@
       el("ol", { class: "timeline" }, ...o.history.map((h) => el("li", {}, el("b", {}, stateName(h.to)), " ",
         el("span", { class: "muted" }, when(h.at) + " · " + actorLabel(h.actor)), h.note ? el("div", { class: "muted" }, h.note) : null)))));
     view.replaceChildren(...parts);
+    clearInterval(orderTimer);
+    if (o.state === "awaiting_payment" && o.expires_at) {
+      // A live countdown; at zero the server has (or soon will have)
+      // expired the order and freed the gear: show what it says.
+      const left = $("expires");
+      const tick = () => {
+        const ms = Date.parse(o.expires_at) - Date.now();
+        if (ms <= 0) { clearInterval(orderTimer); left.textContent = "支付已超时"; setTimeout(() => openOrder(o.id), 3000); return; }
+        const m = Math.floor(ms / 60000), sec = Math.floor(ms / 1000) % 60;
+        left.textContent = "请在 " + m + " 分 " + String(sec).padStart(2, "0") + " 秒内支付（" + when(o.expires_at) + " 前），超时自动取消";
+      };
+      tick();
+      orderTimer = setInterval(() => { if (!document.body.contains(left)) { clearInterval(orderTimer); return; } tick(); }, 1000);
+    }
   }
   const stateName = (s) => ({ created: "已创建", awaiting_payment: "待支付", paid: "已支付", picked_up: "已取货", returned: "已归还", settled: "已结算", cancelled: "已取消", expired: "已过期" }[s] || s);
 
