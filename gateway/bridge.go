@@ -247,6 +247,13 @@ type BridgeOptions struct {
 	// other (author "assistant"), and on a hand-off the conversation goes
 	// to people as it would without an assistant. See bridge_assistant.go.
 	Assistant *assistant.Desk
+	// Seen, when set, is told each time a staff member writes in the WeCom
+	// app (a reply or a command): presence counts it as activity.
+	Seen func(userID string)
+	// ReassignAfter, when positive, moves a conversation whose customer has
+	// waited that long for its assigned staff member's first answer to
+	// another staff member who can take it; both are told (bridge_reassign.go).
+	ReassignAfter time.Duration
 }
 
 // Bridge is the message bridge: the processor of stored callbacks (Run) and
@@ -320,13 +327,17 @@ func (b *Bridge) Run(ctx context.Context) {
 	t := time.NewTicker(b.opts.Poll)
 	defer t.Stop()
 	defer b.asks.Wait()
-	lastSweep := time.Now()
+	lastSweep, lastReassign := time.Now(), time.Now()
 	for {
 		for b.ProcessPending(ctx) > 0 && ctx.Err() == nil {
 		}
 		if time.Since(lastSweep) >= b.opts.SweepEvery {
 			lastSweep = time.Now()
 			b.Sweep(ctx)
+		}
+		if b.opts.ReassignAfter > 0 && time.Since(lastReassign) >= b.reassignEvery() {
+			lastReassign = time.Now()
+			b.Reassign(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -464,6 +475,7 @@ type btx struct {
 	cause   string // prefix of the outbox keys this transaction enqueues
 	notices int
 	ask     *askTurn                       // set when the assistant is to answer, after the commit
+	console string                         // the staff member acting from the console: their own notices are not sent to WeCom
 	touched map[rental.ConversationID]bool // conversations changed, for BridgeOptions.Changed
 }
 
@@ -520,6 +532,15 @@ func (t *btx) StaffLoads() ([]rental.StaffLoad, error) {
 // notify enqueues a text to staff. Keys derive from the transaction's
 // cause, so a retried transaction enqueues the same keys.
 func (t *btx) notify(to []string, text string) error {
+	if t.console != "" {
+		kept := to[:0:0]
+		for _, u := range to {
+			if u != t.console {
+				kept = append(kept, u)
+			}
+		}
+		to = kept
+	}
 	if len(to) == 0 || text == "" {
 		return nil
 	}

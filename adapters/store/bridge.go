@@ -332,13 +332,17 @@ func (tx *BridgeTx) SetCurrent(userID string, conv rental.ConversationID) error 
 // StaffLoads lists active staff in a stable order with their duty flag
 // (on unless they said /off) and how many live conversations each has.
 func (tx *BridgeTx) StaffLoads() ([]rental.StaffLoad, error) {
+	return staffLoads(tx.g)
+}
+
+func staffLoads(g *gorm.DB) ([]rental.StaffLoad, error) {
 	var rows []struct {
 		UserID string `gorm:"column:wecom_userid"`
 		Name   string
 		OnDuty *bool
 		Open   int
 	}
-	err := tx.g.Table("staff AS s").
+	err := g.Table("staff AS s").
 		Select("s.wecom_userid, s.name, d.on_duty, (SELECT COUNT(*) FROM conversations c WHERE c.assignee = s.wecom_userid AND c.state = ?) AS open", string(rental.ConversationAssigned)).
 		Joins("LEFT JOIN staff_duty d ON d.userid = s.wecom_userid").
 		Where("s.active = ?", true).Order("s.id").Scan(&rows).Error

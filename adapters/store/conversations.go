@@ -19,30 +19,31 @@ import (
 // enqueue the sends they cause.
 
 type conversationRow struct {
-	ID             int64 `gorm:"primaryKey"`
-	MemberID       int64
-	OpenID         string `gorm:"column:openid"`
-	State          string
-	Assignee       string
-	PrevID         *int64
-	Tags           string
-	OpenedAt       time.Time
-	AssignedAt     *time.Time
-	ResolvedAt     *time.Time
-	ResolvedBy     string
-	LastCustomerAt *time.Time
-	LastStaffAt    *time.Time
-	AwayReplyAt    *time.Time
-	QueuedNoticeAt *time.Time
-	RatingAskedAt  *time.Time
-	Rating         int
-	RatedAt        *time.Time
-	MsgCount       int
-	LastLink       string
-	CustomerLease  *time.Time
-	StaffLease     *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID              int64 `gorm:"primaryKey"`
+	MemberID        int64
+	OpenID          string `gorm:"column:openid"`
+	CustomerChannel string
+	State           string
+	Assignee        string
+	PrevID          *int64
+	Tags            string
+	OpenedAt        time.Time
+	AssignedAt      *time.Time
+	ResolvedAt      *time.Time
+	ResolvedBy      string
+	LastCustomerAt  *time.Time
+	LastStaffAt     *time.Time
+	AwayReplyAt     *time.Time
+	QueuedNoticeAt  *time.Time
+	RatingAskedAt   *time.Time
+	Rating          int
+	RatedAt         *time.Time
+	MsgCount        int
+	LastLink        string
+	CustomerLease   *time.Time
+	StaffLease      *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 func (conversationRow) TableName() string { return "conversations" }
@@ -128,7 +129,7 @@ func chatTimeVal(t *time.Time) time.Time {
 func (r conversationRow) conversation() rental.Conversation {
 	c := rental.Conversation{
 		ID: rental.ConversationID(r.ID), MemberID: rental.MemberID(r.MemberID), OpenID: r.OpenID,
-		State: rental.ConversationState(r.State), Assignee: r.Assignee,
+		State: rental.ConversationState(r.State), Assignee: r.Assignee, CustomerChannel: r.CustomerChannel,
 		OpenedAt: r.OpenedAt.UTC(), AssignedAt: chatTimeVal(r.AssignedAt), ResolvedAt: chatTimeVal(r.ResolvedAt), ResolvedBy: r.ResolvedBy,
 		LastCustomerAt: chatTimeVal(r.LastCustomerAt), LastStaffAt: chatTimeVal(r.LastStaffAt),
 		AwayReplyAt: chatTimeVal(r.AwayReplyAt), QueuedNoticeAt: chatTimeVal(r.QueuedNoticeAt),
@@ -144,6 +145,13 @@ func (r conversationRow) conversation() rental.Conversation {
 	return c
 }
 
+func chatChannel(ch string) string {
+	if ch == "" {
+		return rental.CustomerViaWeChat
+	}
+	return ch
+}
+
 // conversationUpdates are the mutable columns of a conversation (the chain
 // head moves only in append).
 func conversationUpdates(c *rental.Conversation, now time.Time) map[string]any {
@@ -153,7 +161,7 @@ func conversationUpdates(c *rental.Conversation, now time.Time) map[string]any {
 		tags = string(b)
 	}
 	return map[string]any{
-		"openid": c.OpenID, "state": string(c.State), "assignee": c.Assignee, "tags": tags,
+		"openid": c.OpenID, "customer_channel": chatChannel(c.CustomerChannel), "state": string(c.State), "assignee": c.Assignee, "tags": tags,
 		"assigned_at": chatTimePtr(c.AssignedAt), "resolved_at": chatTimePtr(c.ResolvedAt), "resolved_by": c.ResolvedBy,
 		"last_customer_at": chatTimePtr(c.LastCustomerAt), "last_staff_at": chatTimePtr(c.LastStaffAt),
 		"away_reply_at": chatTimePtr(c.AwayReplyAt), "queued_notice_at": chatTimePtr(c.QueuedNoticeAt),

@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tacklegate/tacklegate/rental"
+)
+
+// Reassignment after a no-reply timeout (BridgeOptions.ReassignAfter): a
+// conversation whose customer has waited that long since their last
+// message, with no staff answer since, and which its staff member has had
+// for at least as long, goes to the least-loaded other staff member who
+// can take it now. Both are told in WeCom; the new one gets the last few
+// messages. When nobody else can take it, it stays. The clock is the
+// bridge's (the simulator's in tests).
+
+// Reassign moves the conversations that waited too long; Run calls it.
+func (b *Bridge) Reassign(ctx context.Context) int {
+	d := b.opts.ReassignAfter
+	if d <= 0 {
+		return 0
+	}
+	ids, err := b.db.Unanswered(ctx, b.now().Add(-d), 50)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Error("bridge: cannot look for unanswered conversations", "error", err)
+		}
+		return 0
+	}
+	moved := 0
+	for _, id := range ids {
+		var did bool
+		err := b.inTx(ctx, "reassign"+strconv.FormatInt(int64(id), 10)+":"+strconv.FormatInt(b.now().Unix(), 10), func(t *btx) error {
+			did = false
+			conv, err := t.Conversation(id)
+			if err != nil {
+				return err
+			}
+			waited := t.now.Sub(conv.LastCustomerAt)
+			if conv.State != rental.ConversationAssigned || waited < d || t.now.Sub(conv.AssignedAt) < d ||
+				(!conv.LastStaffAt.IsZero() && !conv.LastStaffAt.Before(conv.LastCustomerAt)) {
+				return nil // answered or moved meanwhile
+			}
+			loads, err := t.StaffLoads()
+			if err != nil {
+				return err
+			}
+			from := conv.Assignee
+			for i := range loads {
+				if loads[i].UserID == from {
+					loads[i].OnDuty = false
+				}
+			}
+			a := rental.ChooseStaff(loads, "", "", b.opts.MaxOpen)
+			if a.UserID == "" {
+				return nil
+			}
+			to, err := t.StaffMember(a.UserID)
+			if err != nil {
+				return err
+			}
+			fromName := from
+			if sm, err := t.StaffMember(from); err == nil {
+				fromName = bridgeStaffName(sm)
+				if sm.Current == conv.ID {
+					if err := t.SetCurrent(from, 0); err != nil {
+						return err
+					}
+				}
+			}
+			mins := int(waited.Round(time.Minute) / time.Minute)
+			if err := t.handOver(conv, to, fmt.Sprintf("顾客已等待 %d 分钟未获回复，已从%s转给你", mins, fromName)); err != nil {
+				return err
+			}
+			did = true
+			return t.notify([]string{from}, fmt.Sprintf("%s 顾客等了 %d 分钟没有回复，已转给%s。", rental.StaffTag(conv.ID, t.label(conv)), mins, bridgeStaffName(to)))
+		})
+		if err != nil {
+			b.log.Error("bridge: reassignment failed", "conversation", rental.ConversationCode(id), "error", err)
+			continue
+		}
+		if did {
+			moved++
+			b.log.Info("bridge: conversation reassigned after no reply", "conversation", rental.ConversationCode(id))
+		}
+	}
+	return moved
+}
+
+// reassignEvery is how often Run looks: a tenth of the timeout, between
+// the poll interval and 30 s.
+func (b *Bridge) reassignEvery() time.Duration {
+	return min(max(b.opts.ReassignAfter/10, b.opts.Poll), 30*time.Second)
+}
