@@ -90,8 +90,8 @@ func (b *Bridge) Reassign(ctx context.Context) int {
 	return moved
 }
 
-// reassignEvery is how often Run looks: a tenth of the timeout, between
-// the poll interval and 30 s.
+// reassignEvery is how often Run looks: every ten polls (5 s by default),
+// or a tenth of the timeout when that is shorter.
 func (b *Bridge) reassignEvery() time.Duration {
-	return min(max(b.opts.ReassignAfter/10, b.opts.Poll), 30*time.Second)
+	return min(10*b.opts.Poll, b.opts.ReassignAfter/10)
 }

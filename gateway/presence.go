@@ -339,9 +339,9 @@ func (p *Presence) Status(ctx context.Context) (PresenceView, error) {
 
 func presenceMinutes(d time.Duration) string {
 	if d < time.Minute {
-		return fmt.Sprintf(" %d 秒", int(d/time.Second))
+		return fmt.Sprintf("%d 秒", int(d/time.Second))
 	}
-	return fmt.Sprintf(" %d 分钟", int(d/time.Minute))
+	return fmt.Sprintf("%d 分钟", int(d/time.Minute))
 }
 
 // AwayText is the auto-reply when nobody can answer
