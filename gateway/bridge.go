@@ -266,6 +266,7 @@ type Bridge struct {
 	opts   BridgeOptions
 	notice *SubscribeNotice
 	asks   sync.WaitGroup // assistant turns in progress; Run waits for them
+	kick   chan struct{}  // a callback was stored: process now (WatchInbound)
 }
 
 // NewBridge checks the options and builds the bridge.
@@ -309,7 +310,7 @@ func NewBridge(o BridgeOptions) (*Bridge, error) {
 	if o.StaleAfter <= 0 {
 		o.StaleAfter = 5 * time.Minute
 	}
-	b := &Bridge{db: o.DB, wechat: o.WeChat, wecom: o.WeCom, log: o.Logger.With("component", "bridge"), opts: o, notice: o.Notice}
+	b := &Bridge{db: o.DB, wechat: o.WeChat, wecom: o.WeCom, log: o.Logger.With("component", "bridge"), opts: o, notice: o.Notice, kick: make(chan struct{}, 1)}
 	if b.notice == nil && !o.NoNotice {
 		b.notice = DefaultSubscribeNotice()
 	}
@@ -343,8 +344,32 @@ func (b *Bridge) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-b.kick:
 		}
 	}
+}
+
+// WatchInbound wraps the callbacks' store so that a newly stored WeChat or
+// WeCom message is processed at once rather than at the next poll (the
+// poll stays, for callbacks stored by another instance).
+func (b *Bridge) WatchInbound(next rental.InboundStore) rental.InboundStore {
+	return &bridgeWatched{InboundStore: next, b: b}
+}
+
+type bridgeWatched struct {
+	rental.InboundStore
+	b *Bridge
+}
+
+func (w *bridgeWatched) SaveInbound(ctx context.Context, in *rental.Inbound) (bool, error) {
+	created, err := w.InboundStore.SaveInbound(ctx, in)
+	if err == nil && created && (in.Channel == rental.ChannelWeChat || in.Channel == rental.ChannelWeCom) {
+		select {
+		case w.b.kick <- struct{}{}:
+		default:
+		}
+	}
+	return created, err
 }
 
 // ProcessPending handles the stored callbacks that are due, oldest first,

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/tacklegate/tacklegate/adapters/redis"
 	"github.com/tacklegate/tacklegate/config"
@@ -63,3 +64,7 @@ func (a *app) withChat(cfg config.Config, o gateway.BridgeOptions) gateway.Bridg
 	}
 	return o
 }
+
+// outboxPoll is how often serve's outbox worker looks for due sends: the
+// bridge's replies wait for it, so it is short (one indexed query).
+const outboxPoll = 100 * time.Millisecond

@@ -126,6 +126,9 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	defer stopChat()
 	workers := app.startWorkers(ctx, cfg, logger, rent)
 	defer workers()
+	if app.bridge != nil {
+		callbacks.Inbound = app.bridge.WatchInbound(callbacks.Inbound) // a stored message is processed at once
+	}
 	// The video rooms (pion SFU) live in this process; their signaling goes
 	// over /ws. Ports and public addresses are pion's defaults for now.
 	rooms, err := media.NewManager(media.Config{Logger: logger})
@@ -420,7 +423,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	w := &store.OutboxWorker{DB: a.db, Handlers: handlers, Logger: logger}
+	w := &store.OutboxWorker{DB: a.db, Handlers: handlers, Logger: logger, Poll: outboxPoll}
 	go func() { w.Run(wctx); close(done) }()
 	jobsDone := make(chan struct{})
 	go func() { rent.Run(wctx); close(jobsDone) }()
