@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tacklegate/tacklegate/adapters/redis"
+	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/config"
 	"github.com/tacklegate/tacklegate/gateway"
 	"github.com/tacklegate/tacklegate/rental"
@@ -68,3 +70,20 @@ func (a *app) withChat(cfg config.Config, o gateway.BridgeOptions) gateway.Bridg
 // outboxPoll is how often serve's outbox worker looks for due sends: the
 // bridge's replies wait for it, so it is short (one indexed query).
 const outboxPoll = 100 * time.Millisecond
+
+// outboxWorkers is how many outbox workers serve runs. Rows are claimed
+// with leases and the bridge leases each conversation's side while it
+// sends, so several workers keep every conversation's order while one
+// slow upstream call does not hold the others up.
+const outboxWorkers = 4
+
+// runOutboxWorkers runs the outbox workers until ctx ends.
+func runOutboxWorkers(ctx context.Context, db *store.DB, handlers map[string]store.Deliver, logger *slog.Logger) {
+	var wg sync.WaitGroup
+	for range outboxWorkers {
+		wg.Add(1)
+		w := &store.OutboxWorker{DB: db, Handlers: handlers, Logger: logger, Poll: outboxPoll}
+		go func() { defer wg.Done(); w.Run(ctx) }()
+	}
+	wg.Wait()
+}

@@ -423,8 +423,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	w := &store.OutboxWorker{DB: a.db, Handlers: handlers, Logger: logger, Poll: outboxPoll}
-	go func() { w.Run(wctx); close(done) }()
+	go func() { runOutboxWorkers(wctx, a.db, handlers, logger); close(done) }()
 	jobsDone := make(chan struct{})
 	go func() { rent.Run(wctx); close(jobsDone) }()
 	bridgeDone := make(chan struct{})
