@@ -30,7 +30,7 @@ type chatEnv struct {
 	live     *Live
 }
 
-func newChatEnv(t *testing.T, staff []string, hours *rental.OpeningHours, tune func(*BridgeOptions)) *chatEnv {
+func newChatEnv(t *testing.T, staff []string, hours *rental.OpeningHours, tune func(*BridgeOptions), extra ...func(e *bridgeEnv)) *chatEnv {
 	t.Helper()
 	ce := &chatEnv{}
 	e := newBridgeEnvWith(t, storetest.Target{Name: "sqlite"}, staff, tune, func(e *bridgeEnv) {
@@ -46,6 +46,9 @@ func newChatEnv(t *testing.T, staff []string, hours *rental.OpeningHours, tune f
 		}
 		e.srv.MountLive(ce.live)
 		e.srv.MountChat(e.bridge, ce.presence)
+		for _, x := range extra {
+			x(e)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		wg.Add(2)
