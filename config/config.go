@@ -121,6 +121,9 @@ type Chat struct {
 	// SubscribeTemplateID is the subscribe-message template of the 48-hour
 	// fallback; "" the demo's, "off" none.
 	SubscribeTemplateID string
+	// RetentionDays: the content of conversations resolved longer ago is
+	// destroyed (crypto-shredding; the chains stay verifiable); 0 keeps it.
+	RetentionDays int
 }
 
 // LLM is the optional OpenAI-compatible model the assistant phrases answers
@@ -358,6 +361,14 @@ var settings = []setting{
 		return fmt.Errorf("%q is not shop, always or HH:MM-HH:MM (e.g. 09:00-21:00)", v)
 	}},
 	{env: Prefix + "CHAT_REASSIGN_AFTER", def: "10m", help: "a conversation whose customer has waited this long for the assigned staff member's answer goes to another staff member who is available (both are told); 0 never", set: dur(func(c *Config) *time.Duration { return &c.Chat.ReassignAfter }, 0)},
+	{env: Prefix + "CHAT_RETENTION_DAYS", def: "0", help: "destroy the content of conversations resolved more than this many days ago (their keys are shredded; the hash chains stay verifiable); 0 keeps everything", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 36500 {
+			return fmt.Errorf("%q is not a number of days (0 keeps everything)", v)
+		}
+		c.Chat.RetentionDays = n
+		return nil
+	}},
 	{env: Prefix + "CHAT_SUBSCRIBE_TEMPLATE_ID", help: "subscribe-message template telling a customer outside WeChat's 48-hour window that a reply waits (thing1, time2, character_string3, thing4); empty: the demo template; off: none", set: func(c *Config, v string) error {
 		if v != "off" && (len(v) < 20 || strings.ContainsAny(v, " \t/")) {
 			return fmt.Errorf("%q does not look like a subscribe-message template id (or off)", v)

@@ -254,6 +254,10 @@ type BridgeOptions struct {
 	// waited that long for its assigned staff member's first answer to
 	// another staff member who can take it; both are told (bridge_reassign.go).
 	ReassignAfter time.Duration
+	// RetainFor, when positive, destroys the content of conversations
+	// resolved longer ago than this (crypto-shredding, see
+	// adapters/store/chatkeys.go); checked hourly.
+	RetainFor time.Duration
 }
 
 // Bridge is the message bridge: the processor of stored callbacks (Run) and
@@ -328,13 +332,17 @@ func (b *Bridge) Run(ctx context.Context) {
 	t := time.NewTicker(b.opts.Poll)
 	defer t.Stop()
 	defer b.asks.Wait()
-	lastSweep, lastReassign := time.Now(), time.Now()
+	lastSweep, lastReassign, lastRetain := time.Now(), time.Now(), time.Time{}
 	for {
 		for b.ProcessPending(ctx) > 0 && ctx.Err() == nil {
 		}
 		if time.Since(lastSweep) >= b.opts.SweepEvery {
 			lastSweep = time.Now()
 			b.Sweep(ctx)
+		}
+		if b.opts.RetainFor > 0 && time.Since(lastRetain) >= time.Hour {
+			lastRetain = time.Now()
+			b.Retain(ctx)
 		}
 		if b.opts.ReassignAfter > 0 && time.Since(lastReassign) >= b.reassignEvery() {
 			lastReassign = time.Now()

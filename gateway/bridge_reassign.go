@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -94,4 +95,33 @@ func (b *Bridge) Reassign(ctx context.Context) int {
 // or a tenth of the timeout when that is shorter.
 func (b *Bridge) reassignEvery() time.Duration {
 	return min(10*b.opts.Poll, b.opts.ReassignAfter/10)
+}
+
+// Retain applies the retention policy (BridgeOptions.RetainFor): the
+// content of conversations resolved before now − RetainFor is destroyed by
+// shredding their keys; their chains stay verifiable.
+func (b *Bridge) Retain(ctx context.Context) (store.RetentionResult, error) {
+	var total store.RetentionResult
+	if b.opts.RetainFor <= 0 {
+		return total, nil
+	}
+	reason := fmt.Sprintf("retention: resolved more than %d days ago", int(b.opts.RetainFor/(24*time.Hour)))
+	for {
+		res, err := b.db.ShredConversations(ctx, b.now().Add(-b.opts.RetainFor), reason, 200)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Error("bridge: retention failed", "error", err)
+			}
+			return total, err
+		}
+		total.Shredded = append(total.Shredded, res.Shredded...)
+		total.Legacy, total.Payloads = res.Legacy, total.Payloads+res.Payloads
+		if len(res.Shredded) < 200 {
+			break
+		}
+	}
+	if len(total.Shredded) > 0 || total.Payloads > 0 {
+		b.log.Info("bridge: retention destroyed old conversations' content", "conversations", len(total.Shredded), "callbacks", total.Payloads, "kept_legacy", total.Legacy)
+	}
+	return total, nil
 }

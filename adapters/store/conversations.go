@@ -190,6 +190,12 @@ func (r chatMessageRow) chatMessage(s *sealer, media []byte, withMedia bool) ren
 	if r.Upstream != nil {
 		m.Upstream = *r.Upstream
 	}
+	if s == nil {
+		// The conversation's key was destroyed by retention (chatkeys.go):
+		// the content is gone for good; hashes and links remain.
+		m.Shredded = true
+		return m
+	}
 	if r.Body != nil {
 		text, err := s.open(r.Body, chatAD(m.ConversationID, m.Seq, "body"))
 		if err != nil {
@@ -253,9 +259,19 @@ func (db *DB) loadMessages(g *gorm.DB, q *gorm.DB, withMedia bool) ([]rental.Cha
 	for _, d := range drows {
 		deliveries[key{d.MessageID, d.Side}] = d.delivery()
 	}
+	var convs []int64
+	for _, r := range rows {
+		if len(convs) == 0 || convs[len(convs)-1] != r.ConversationID {
+			convs = append(convs, r.ConversationID)
+		}
+	}
+	sealers, err := db.chatSealers(g, s, convs)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]rental.ChatMessage, len(rows))
 	for i, r := range rows {
-		out[i] = r.chatMessage(s, media[r.ID], withMedia)
+		out[i] = r.chatMessage(sealers[r.ConversationID], media[r.ID], withMedia)
 		out[i].ToCustomer = deliveries[key{r.ID, SideCustomer}]
 		out[i].ToStaff = deliveries[key{r.ID, SideStaff}]
 	}
@@ -302,6 +318,9 @@ func (db *DB) ChatMedia(ctx context.Context, conv rental.ConversationID, seq int
 	}
 	if len(msgs) == 0 || msgs[0].MediaSize == 0 {
 		return nil, "", rental.Errorf(op, rental.KindNotFound, "这条消息没有图片或语音 (no media)")
+	}
+	if msgs[0].Shredded {
+		return nil, "", rental.Errorf(op, rental.KindNotFound, "这条消息的内容已按保留期限销毁 (content destroyed by the retention policy)")
 	}
 	if msgs[0].Unreadable {
 		return nil, "", rental.Errorf(op, rental.KindInternal, "文件已损坏 (media cannot be opened)")

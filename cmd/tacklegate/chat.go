@@ -55,6 +55,7 @@ func (a *app) withChat(cfg config.Config, o gateway.BridgeOptions) gateway.Bridg
 		o.Changed = a.live.Changed
 	}
 	o.ReassignAfter = cfg.Chat.ReassignAfter
+	o.RetainFor = time.Duration(cfg.Chat.RetentionDays) * 24 * time.Hour
 	switch id := cfg.Chat.SubscribeTemplateID; id {
 	case "":
 	case "off":
