@@ -79,6 +79,7 @@ type chatMessageView struct {
 	PrevLink    string `json:"prev_link,omitempty"`
 	Link        string `json:"link,omitempty"`
 	Unreadable  bool   `json:"unreadable,omitempty"`
+	Shredded    bool   `json:"shredded,omitempty"` // content destroyed by the retention policy
 }
 
 func chatMessageOf(m rental.ChatMessage, export bool) chatMessageView {
@@ -93,6 +94,7 @@ func chatMessageOf(m rental.ChatMessage, export bool) chatMessageView {
 	}
 	if export {
 		v.Media, v.Upstream, v.ContentHash, v.PrevLink, v.Link, v.Unreadable = m.Media, m.Upstream, m.ContentHash, m.PrevLink, m.Link, m.Unreadable
+		v.Shredded = m.Shredded
 	}
 	return v
 }

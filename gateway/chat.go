@@ -244,6 +244,7 @@ func (s *Server) mountChat(b *Bridge, p *Presence) {
 	s.api("POST", "/chat/messages", customers, h.send)
 	s.api("GET", "/chat/media/:seq", customers, h.media)
 	s.api("POST", "/chat/rating", customers, h.rate)
+	s.api("GET", "/owner/conversations/:id/transcript", ownerOnly, h.transcriptHTML)
 }
 
 // chatCustomerMessage is a message as the customer sees it: who wrote it

@@ -1,13 +1,17 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 
 	"github.com/fasthttp/websocket"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tacklegate/tacklegate/adapters/wxsim"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -312,5 +316,62 @@ func TestChatRoutesRefuseAnonymousAndWrongRole(t *testing.T) {
 	}
 	if st, _ := httpGet(t, e.base+"/ws?access="+tokens[rental.RoleStaff]); st != 426 {
 		t.Errorf("/ws without an upgrade: %d", st)
+	}
+}
+
+// TestOwnerTranscriptHTML: the printable transcript shows the messages
+// (text escaped, photos inline) and the chain's verdict; an edit made
+// around the database's triggers shows as a failed check; after retention
+// the content is gone and the chain still verifies.
+func TestOwnerTranscriptHTML(t *testing.T) {
+	e := newChatEnv(t, []string{"laowang:老王"}, alwaysOpen(), nil)
+	const openID = "o-print"
+	e.named(openID, "钱多多")
+	e.customer(openID, "<script>alert(1)</script> 押金呢")
+	e.customerSends(openID, wxsim.ImageMessage(bridgePNG(t, 3)))
+	e.waitInbox("laowang", "发来一张图片")
+	e.staff("laowang", "已退回")
+	e.waitCustomer(openID, "已退回")
+	e.staff("laowang", "/close")
+	e.waitCustomer(openID, "请为本次服务打分")
+	e.settled()
+	conv := e.liveOrLatest(e.memberOf(openID))
+	owner := e.id.ownerLogin(t)
+	get := func() (int, string, http.Header) {
+		req := httptest.NewRequest("GET", fmt.Sprintf("/api/v1/owner/conversations/%d/transcript", conv), nil)
+		req.Header.Set("Authorization", "Bearer "+owner)
+		resp, body := do(t, e.srv, req)
+		return resp.StatusCode, string(body), resp.Header
+	}
+	st, page, h := get()
+	if st != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/html") || !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("transcript: %d %v", st, h)
+	}
+	for _, want := range []string{"哈希链校验通过", "钱多多", "&lt;script&gt;alert(1)&lt;/script&gt; 押金呢", `<img src="data:image/png;base64,`, "已退回", "老王（laowang）", "已送达"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("transcript lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script>alert") {
+		t.Error("customer text not escaped")
+	}
+
+	dropChatTriggers(t, e.db)
+	if err := e.db.Gorm.Exec("UPDATE chat_messages SET author = 'staff:xiaoli' WHERE conversation_id = ? AND seq = 3", conv).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, page, _ := get(); !strings.Contains(page, "哈希链校验未通过") || !strings.Contains(page, "第 3 条") {
+		t.Errorf("tampered transcript: %s", page[:min(len(page), 2000)])
+	}
+	if err := e.db.Gorm.Exec("UPDATE chat_messages SET author = 'staff:laowang' WHERE conversation_id = ? AND seq = 3", conv).Error; err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.db.ShredConversations(context.Background(), e.sim.Clock().Now().Add(time.Hour), "retention: 90 days", 10)
+	if err != nil || len(res.Shredded) != 1 || res.Payloads == 0 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	_, page, _ = get()
+	if !strings.Contains(page, "哈希链校验通过") || !strings.Contains(page, "按保留期限销毁") || strings.Contains(page, "押金呢") || strings.Contains(page, "data:image/png") {
+		t.Errorf("shredded transcript: %s", page[:min(len(page), 3000)])
 	}
 }
