@@ -235,11 +235,15 @@ type chatHandlers struct {
 	s        *Server
 	b        *Bridge
 	presence *Presence
+	flood    *failureLimiter // messages per customer per minute
 }
+
+// chatPerMinute bounds how many messages one customer sends in a minute.
+const chatPerMinute = 30
 
 // mountChat adds the customer's in-app chat routes.
 func (s *Server) mountChat(b *Bridge, p *Presence) {
-	h := &chatHandlers{s: s, b: b, presence: p}
+	h := &chatHandlers{s: s, b: b, presence: p, flood: newFailureLimiter(chatPerMinute, time.Minute)}
 	s.api("GET", "/chat", customers, h.get)
 	s.api("POST", "/chat/messages", customers, h.send)
 	s.api("GET", "/chat/media/:seq", customers, h.media)
@@ -408,6 +412,11 @@ func (h *chatHandlers) send(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	key := strconv.FormatInt(int64(m.ID), 10)
+	if !h.flood.allowed(key) {
+		return rental.Errorf(op, rental.KindRateLimited, "发送太频繁，请稍后再发（每分钟最多 %d 条） (at most %d messages a minute)", chatPerMinute, chatPerMinute)
+	}
+	h.flood.fail(key)
 	u, err := readChatUpload(c, op)
 	if err != nil {
 		return err

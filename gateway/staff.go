@@ -1,6 +1,10 @@
 package gateway
 
 import (
+	"net/url"
+	"strconv"
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tacklegate/tacklegate/adapters/store"
@@ -30,6 +34,24 @@ func (s *Server) mountStaffConsole(b *Bridge, p *Presence) {
 	s.api("POST", "/staff/conversations/:id/read", staffOnly, h.read)
 	s.api("POST", "/staff/duty", staffOnly, h.duty)
 	s.api("GET", "/staff/presence", staffOnly, h.staffPresence)
+	s.api("GET", "/staff/login", anyone, s.staffLoginURL)
+}
+
+// staffLoginURL: GET /api/v1/staff/login?redirect=/staff — the WeCom OAuth
+// link that brings a staff member back to the console with ?code= (the
+// console goes there when opened inside WeCom without a session).
+func (s *Server) staffLoginURL(c *fiber.Ctx) error {
+	cb := s.opts.Callbacks
+	if cb == nil || cb.WeComCorpID == "" {
+		return rental.Errorf("staff.login", rental.KindUnavailable, "企业微信未开通 (WeCom is off)")
+	}
+	back := c.Query("redirect", "/staff")
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") {
+		return rental.Errorf("staff.login", rental.KindInvalid, "redirect 必须是本站路径 (redirect must be a path on this site)")
+	}
+	q := url.Values{"appid": {cb.WeComCorpID}, "redirect_uri": {c.BaseURL() + back}, "response_type": {"code"},
+		"scope": {"snsapi_base"}, "agentid": {strconv.Itoa(cb.WeComAgentID)}, "state": {"staff"}}
+	return c.JSON(fiber.Map{"url": "https://open.weixin.qq.com/connect/oauth2/authorize?" + q.Encode() + "#wechat_redirect"})
 }
 
 // live reads the conversation of the route and checks that it is live.

@@ -375,3 +375,24 @@ func TestOwnerTranscriptHTML(t *testing.T) {
 		t.Errorf("shredded transcript: %s", page[:min(len(page), 3000)])
 	}
 }
+
+func TestStaffLoginURLAndChatFlood(t *testing.T) {
+	e := newChatEnv(t, []string{"laowang:老王"}, alwaysOpen(), nil)
+	st, out := e.call("GET", "/api/v1/staff/login?redirect=/staff", "", nil)
+	u, _ := out["url"].(string)
+	if st != 200 || !strings.HasPrefix(u, "https://open.weixin.qq.com/connect/oauth2/authorize?") || !strings.Contains(u, "appid="+wxsim.DefaultConfig().CorpID) ||
+		!strings.Contains(u, "redirect_uri=http") || !strings.HasSuffix(u, "#wechat_redirect") {
+		t.Errorf("login url: %d %v", st, out)
+	}
+	if st, _ := e.call("GET", "/api/v1/staff/login?redirect=//evil.example", "", nil); st != 400 {
+		t.Errorf("open redirect: %d", st)
+	}
+	tok := e.customerToken("o-flood")
+	var last int
+	for i := range chatPerMinute + 1 {
+		last, _ = e.call("POST", "/api/v1/chat/messages", tok, map[string]string{"text": fmt.Sprintf("第%d条", i)})
+	}
+	if last != 429 {
+		t.Errorf("message %d: %d", chatPerMinute+1, last)
+	}
+}

@@ -46,7 +46,15 @@
         history.replaceState(null, "", location.pathname);
       }
     }
-    if (!tg.session(K)) { $("#login").classList.remove("hidden"); return false; }
+    if (!tg.session(K)) {
+      // Inside WeCom without a session: go through WeCom's OAuth, which
+      // comes back here with ?code=.
+      if (/wxwork/i.test(navigator.userAgent) && !code) {
+        try { const r = await tg.api(K, "GET", "/staff/login?redirect=" + encodeURIComponent(location.pathname)); location.replace(r.url); return false; } catch (e) { $("#login-why").textContent = e.message; }
+      }
+      $("#login").classList.remove("hidden");
+      return false;
+    }
     try {
       const me = await api("GET", "/staff/me");
       if (me.staff) { st.me = me.staff.wecom_userid; st.name = me.staff.name || st.me; } else { st.me = me.owner; st.name = "店主 " + me.owner; }
