@@ -89,6 +89,9 @@
     const r = await api("GET", "/staff/conversations?live=1&limit=100");
     st.convs.clear();
     r.conversations.forEach((c) => st.convs.set(c.id, c));
+    // The open conversation is being read, whatever the list was told
+    // before the last read was recorded.
+    if (st.open && st.convs.has(st.open)) st.convs.get(st.open).unread = 0;
     renderList();
   }
 
