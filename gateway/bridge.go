@@ -55,7 +55,8 @@ import (
 //   - Assignment (rental.ChooseStaff): the customer's last staff member if
 //     on duty and under MaxOpen, else the on-duty member with the fewest
 //     live conversations under MaxOpen. On duty: registered and active, and
-//     not /off (presence proper comes later). A conversation stays with its
+//     not /off, and online or away by presence (presence.go: heartbeats,
+//     WeCom activity, support hours). A conversation stays with its
 //     staff member while they are on duty; after /off, the customer's next
 //     message moves it to someone on duty, if anyone is.
 //   - Nobody on duty: the customer gets AwayText, at most once an hour per
@@ -227,7 +228,7 @@ type BridgeOptions struct {
 	// doubling, at most 5 min).
 	BaseDelay time.Duration
 	// Presence, when set, says whether a staff member can take
-	// conversations now (the presence issue: console heartbeats, working
+	// conversations now (Presence.CanTake: console heartbeats, working
 	// hours, Redis across instances). Default: the /on and /off flag.
 	Presence func(l rental.StaffLoad) bool
 	// Changed, when set, is told after each commit which conversations

@@ -45,14 +45,13 @@ var chatImageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "ima
 // multipart form with "file" (a photo or a voice note), "duration_ms" for
 // voice, and "client_id".
 type chatUpload struct {
-	Kind       rental.ChatKind
-	Text       string
-	Media      []byte
-	MediaType  string
-	Duration   time.Duration
-	VoiceFmt   string
-	ClientID   string
-	HasTextKey bool
+	Kind      rental.ChatKind
+	Text      string
+	Media     []byte
+	MediaType string
+	Duration  time.Duration
+	VoiceFmt  string
+	ClientID  string
 }
 
 // readChatUpload parses and checks a message; every refusal says what is
@@ -88,7 +87,7 @@ func readChatUpload(c *fiber.Ctx, op string) (chatUpload, error) {
 			u.Kind, u.MediaType = rental.ChatImage, sniffed
 			return u, nil
 		}
-		vt, vf, ok := chatVoiceType(data, declared)
+		vt, vf, ok := chatVoiceType(data)
 		if !ok {
 			return u, rental.Errorf(op, rental.KindInvalid, "只能发送 JPEG/PNG/GIF/WebP 图片或语音（WebM/Ogg/MP4/AMR/MP3） (only photos or voice notes)")
 		}
@@ -142,9 +141,9 @@ func readFormFile(fh *multipart.FileHeader, limit int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, limit+1))
 }
 
-// chatVoiceType recognises a voice note by its bytes (the declared type
-// only tells WebM audio from video): its media type and format name.
-func chatVoiceType(data []byte, declared string) (mediaType, format string, ok bool) {
+// chatVoiceType recognises a voice note by its bytes, whatever type the
+// browser declared: its media type and format name.
+func chatVoiceType(data []byte) (mediaType, format string, ok bool) {
 	switch {
 	case bytes.HasPrefix(data, []byte("#!AMR")):
 		return "audio/amr", "amr", true
@@ -157,7 +156,6 @@ func chatVoiceType(data []byte, declared string) (mediaType, format string, ok b
 	case bytes.HasPrefix(data, []byte("ID3")) || (len(data) > 1 && data[0] == 0xFF && data[1]&0xE0 == 0xE0):
 		return "audio/mpeg", "mp3", true
 	}
-	_ = declared
 	return "", "", false
 }
 
