@@ -255,6 +255,12 @@ type BridgeOptions struct {
 	// waited that long for its assigned staff member's first answer to
 	// another staff member who can take it; both are told (bridge_reassign.go).
 	ReassignAfter time.Duration
+	// CustomerInApp, when set, says whether a customer has the in-app chat
+	// open (Presence.CustomerInApp). A reply to a conversation the customer
+	// last wrote to from the app is read there while they are; when they
+	// are not, and they have written from WeChat, it goes through WeChat
+	// (with its 48-hour rule). Unset: always in the app.
+	CustomerInApp func(member rental.MemberID) bool
 	// RetainFor, when positive, destroys the content of conversations
 	// resolved longer ago than this (crypto-shredding, see
 	// adapters/store/chatkeys.go); checked hourly.

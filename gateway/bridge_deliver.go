@@ -237,7 +237,7 @@ func (b *Bridge) deliverToCustomer(ctx context.Context, item store.OutboxItem) e
 		if err != nil {
 			return err
 		}
-		if conv.CustomerChannel == rental.CustomerViaApp {
+		if conv.CustomerChannel == rental.CustomerViaApp && (conv.OpenID == "" || b.opts.CustomerInApp == nil || b.opts.CustomerInApp(conv.MemberID)) {
 			// The customer chats in the app: the reply is theirs to read
 			// there (pushed over /ws), not a WeChat message.
 			for _, m := range msgs {

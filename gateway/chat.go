@@ -333,7 +333,13 @@ func conversationBrief(c *rental.Conversation, names *staffNames) chatConversati
 }
 
 // member resolves the signed-in customer.
-func (h *chatHandlers) member(c *fiber.Ctx) (rental.Member, error) { return h.s.CustomerMember(c) }
+func (h *chatHandlers) member(c *fiber.Ctx) (rental.Member, error) {
+	m, err := h.s.CustomerMember(c)
+	if err == nil && h.presence != nil {
+		h.presence.CustomerSeen(m.ID) // using the chat
+	}
+	return m, err
+}
 
 // ownConversation reads ?conversation= (default: the latest) and checks
 // it is the customer's; nil when they never wrote.

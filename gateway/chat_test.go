@@ -41,6 +41,7 @@ func newChatEnv(t *testing.T, staff []string, hours *rental.OpeningHours, tune f
 		}
 		ce.live = NewLive(LiveOptions{DB: e.db, Presence: ce.presence})
 		e.opts.Presence, e.opts.AwayText, e.opts.Seen, e.opts.Changed = ce.presence.CanTake, ce.presence.AwayText, ce.presence.Activity, ce.live.Changed
+		e.opts.CustomerInApp = ce.presence.CustomerInApp
 		if e.bridge, err = NewBridge(e.opts); err != nil {
 			t.Fatal(err)
 		}
@@ -354,3 +355,33 @@ func httpGet(t *testing.T, url string) (int, string) {
 }
 
 var _ = time.Second
+
+// TestInAppReplyFallsBackToWeChat: while the customer has the chat open a
+// reply to their in-app message is read there; once they have left the
+// app, the next reply goes to them through WeChat.
+func TestInAppReplyFallsBackToWeChat(t *testing.T) {
+	e := newChatEnv(t, []string{"laowang:老王"}, alwaysOpen(), nil)
+	const openID = "o-leaves"
+	e.named(openID, "郑爽")
+	e.customer(openID, "微信里先问一下")
+	e.waitInbox("laowang", "微信里先问一下")
+	tok := e.customerToken(openID)
+	if st, out := e.call("POST", "/api/v1/chat/messages", tok, map[string]string{"text": "小程序里再问"}); st != 201 {
+		t.Fatalf("in-app: %d %v", st, out)
+	}
+	e.waitInbox("laowang", "小程序里再问")
+	e.staff("laowang", "答复一")
+	e.settled()
+	if n := bridgeCount(e.customerTexts(openID), "答复一"); n != 0 {
+		t.Error("a reply to a customer in the app went to WeChat")
+	}
+	e.sim.Advance(2 * time.Minute) // they left the app
+	e.staff("laowang", "答复二")
+	e.waitCustomer(openID, "答复二")
+	e.settled()
+	_, msgs := e.transcript(e.liveConversation(e.memberOf(openID)).ID)
+	last := msgs[len(msgs)-1]
+	if last.Text != "答复二" || last.ToCustomer.Status != rental.DeliverySent || last.ToCustomer.Recipient != openID {
+		t.Errorf("fallback delivery: %+v", last.ToCustomer)
+	}
+}

@@ -350,6 +350,18 @@ func (l *Live) dispatchPresence(ctx context.Context) {
 	}
 }
 
+// seen tells presence a socket is there: a staff heartbeat, or a customer
+// with the chat open.
+func (l *Live) seen(lc *liveConn) {
+	switch {
+	case l.o.Presence == nil:
+	case lc.role == rental.RoleStaff:
+		l.o.Presence.Heartbeat(lc.subject)
+	case lc.role == rental.RoleCustomer:
+		l.o.Presence.CustomerSeen(lc.member)
+	}
+}
+
 const localsLive = "live_conn"
 
 // liveUpgrade checks the access token before the WebSocket handshake (a
@@ -395,9 +407,7 @@ func (l *Live) serve(conn *websocket.Conn) {
 		delete(l.conns, lc)
 		l.mu.Unlock()
 	}()
-	if lc.staff() && lc.role == rental.RoleStaff && l.o.Presence != nil {
-		l.o.Presence.Heartbeat(lc.subject)
-	}
+	l.seen(lc)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if cust, staff, err := l.presenceEvents(ctx); err == nil && cust != nil {
@@ -424,6 +434,9 @@ func (l *Live) serve(conn *websocket.Conn) {
 					return
 				}
 			case <-ping.C:
+				if lc.role == rental.RoleCustomer {
+					l.seen(lc) // the chat is still open
+				}
 				live, err := l.o.DB.SessionLive(ctx, lc.session)
 				if err == nil && !live {
 					conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "session ended"), time.Now().Add(time.Second)) //nolint:errcheck

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,18 +34,25 @@ import (
 // The duty flag lives in the database; the sightings live in Redis when
 // configured (every instance sees the same), in this process otherwise.
 
-// PresenceStore keeps when staff were last seen. adapters/redis has the
-// shared one; nil means in this process.
+// PresenceStore keeps when staff (and customers in the app) were last
+// seen. adapters/redis has the shared one; nil means in this process.
 type PresenceStore interface {
 	Touch(ctx context.Context, userID, kind string, at time.Time) error
 	Snapshot(ctx context.Context) (map[string]map[string]time.Time, error)
+	// Prune forgets sightings older than before.
+	Prune(ctx context.Context, before time.Time) error
 }
 
 // Sighting kinds.
 const (
 	seenHeartbeat = "hb"  // a console heartbeat
 	seenActivity  = "act" // a message or command in the WeCom app
+	seenApp       = "app" // a customer with the in-app chat open (id "m:<member>")
 )
+
+// customerTTL: a customer seen in the app this recently reads replies
+// there; the live channel refreshes the sighting every 30 s.
+const customerTTL = 75 * time.Second
 
 // Staff presence states.
 const (
@@ -176,10 +184,48 @@ func (p *Presence) touch(userID, kind string) {
 			p.log.Warn("presence: cannot share a sighting through Redis", "error", err)
 		}
 	}
-	if at.Sub(before) > p.o.HeartbeatTTL/2 {
+	if kind != seenApp && at.Sub(before) > p.o.HeartbeatTTL/2 {
 		// Possibly a change of state (first heartbeat, back after a
 		// while): tell customers now rather than at the next refresh.
 		p.check(context.Background())
+	}
+}
+
+// CustomerSeen records that a customer has the in-app chat open (a live
+// socket, a chat request).
+func (p *Presence) CustomerSeen(member rental.MemberID) {
+	p.touch("m:"+strconv.FormatInt(int64(member), 10), seenApp)
+}
+
+// CustomerInApp reports whether the customer was seen in the app lately:
+// replies to their in-app conversation are then read there; otherwise they
+// go through WeChat (BridgeOptions.CustomerInApp).
+func (p *Presence) CustomerInApp(member rental.MemberID) bool {
+	p.mu.Lock()
+	at := p.seen["m:"+strconv.FormatInt(int64(member), 10)][seenApp]
+	p.mu.Unlock()
+	return !at.IsZero() && p.now().Sub(at) < customerTTL
+}
+
+// prune forgets sightings older than a day, here and in the store.
+func (p *Presence) prune(ctx context.Context) {
+	cut := p.now().Add(-24 * time.Hour)
+	p.mu.Lock()
+	for user, kinds := range p.seen {
+		for k, at := range kinds {
+			if at.Before(cut) {
+				delete(kinds, k)
+			}
+		}
+		if len(kinds) == 0 {
+			delete(p.seen, user)
+		}
+	}
+	p.mu.Unlock()
+	if p.o.Store != nil {
+		if err := p.o.Store.Prune(ctx, cut); err != nil && ctx.Err() == nil {
+			p.log.Warn("presence: cannot prune old sightings in Redis", "error", err)
+		}
 	}
 }
 
@@ -189,9 +235,14 @@ func (p *Presence) touch(userID, kind string) {
 func (p *Presence) Run(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	lastPrune := time.Now()
 	for {
 		p.refresh(ctx)
 		p.check(ctx)
+		if time.Since(lastPrune) > 10*time.Minute {
+			lastPrune = time.Now()
+			p.prune(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return

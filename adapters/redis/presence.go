@@ -43,6 +43,22 @@ end
 redis.call("EXPIRE", KEYS[1], 172800)
 return 1`)
 
+var pruneScript = goredis.NewScript(`
+local all = redis.call("HGETALL", KEYS[1])
+local n = 0
+for i = 1, #all, 2 do
+	if tonumber(all[i+1]) < tonumber(ARGV[1]) then
+		redis.call("HDEL", KEYS[1], all[i])
+		n = n + 1
+	end
+end
+return n`)
+
+// Prune forgets sightings older than before.
+func (p *PresenceStore) Prune(ctx context.Context, before time.Time) error {
+	return pruneScript.Run(ctx, p.rdb, []string{p.key}, before.UnixMilli()).Err()
+}
+
 // Snapshot returns every userID's last sighting per kind.
 func (p *PresenceStore) Snapshot(ctx context.Context) (map[string]map[string]time.Time, error) {
 	all, err := p.rdb.HGetAll(ctx, p.key).Result()

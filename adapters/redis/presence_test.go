@@ -47,6 +47,12 @@ func TestPresenceStoreKeepsTheLatest(t *testing.T) {
 	if !snap["laowang"]["hb"].Equal(t1.Add(time.Minute)) || !snap["xiaoli"]["act"].Equal(t1) || len(snap) != 2 {
 		t.Errorf("snapshot: %v", snap)
 	}
+	if err := a.Prune(ctx, t1.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ := b.Snapshot(ctx); len(snap) != 1 || snap["laowang"]["hb"].IsZero() {
+		t.Errorf("after pruning: %v", snap)
+	}
 }
 
 func TestBusReachesEverySubscriber(t *testing.T) {

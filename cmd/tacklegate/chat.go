@@ -50,6 +50,7 @@ func (a *app) runChat(ctx context.Context) (stop func()) {
 func (a *app) withChat(cfg config.Config, o gateway.BridgeOptions) gateway.BridgeOptions {
 	if a.presence != nil {
 		o.Presence, o.AwayText, o.Seen = a.presence.CanTake, a.presence.AwayText, a.presence.Activity
+		o.CustomerInApp = a.presence.CustomerInApp
 	}
 	if a.live != nil {
 		o.Changed = a.live.Changed
