@@ -73,6 +73,15 @@ import (
 //     (five replies per customer message) holds the rest until the customer
 //     writes again or opens the chat. Staff are told in WeCom each time.
 //     Network failures, 5xx, -1 and quota errors are retried by the outbox.
+//   - Retention (RetainFor, TACKLEGATE_CHAT_RETENTION_DAYS): messages are
+//     append-only evidence, so old conversations are not deleted but
+//     crypto-shredded: each conversation is sealed with a key of its own,
+//     and destroying that key makes its texts and media unreadable for
+//     good while the hash chain still verifies (adapters/store/chatkeys.go
+//     says why and what it does not cover: backups).
+//   - The in-app chat (chat.go) files messages by the same rules; replies
+//     to a conversation the customer last wrote to from the app are read
+//     there while they have it open, and go through WeChat otherwise.
 //   - Voice: WeChat voice arrives as AMR and is kept as delivered, with its
 //     format and length, and forwarded to WeCom as voice. Mini-program
 //     customer service has no voice message type, so a staff voice note is
