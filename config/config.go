@@ -62,6 +62,7 @@ type Config struct {
 	// gateway/assistant.ParseMode.
 	AssistantMode string
 	LLM           LLM
+	Chat          Chat
 
 	raw map[string]string // the merged textual values, for Redacted
 }
@@ -106,6 +107,23 @@ type MemberWebhook struct {
 type RentalWebhook struct {
 	URL    string
 	Secret string
+}
+
+// Chat configures the message bridge's staff side (see gateway/presence.go
+// and gateway/bridge_reassign.go).
+type Chat struct {
+	// SupportHours: "shop" (the opening hours in the owner's settings),
+	// "always", or "HH:MM-HH:MM" every day, Shanghai time.
+	SupportHours string
+	// ReassignAfter moves a conversation to another staff member when its
+	// customer has waited this long for an answer; 0 never.
+	ReassignAfter time.Duration
+	// SubscribeTemplateID is the subscribe-message template of the 48-hour
+	// fallback; "" the demo's, "off" none.
+	SubscribeTemplateID string
+	// RetentionDays: the content of conversations resolved longer ago is
+	// destroyed (crypto-shredding; the chains stay verifiable); 0 keeps it.
+	RetentionDays int
 }
 
 // LLM is the optional OpenAI-compatible model the assistant phrases answers
@@ -335,6 +353,29 @@ var settings = []setting{
 	{env: Prefix + "LLM_API_KEY", secret: true, help: "bearer token for the model server; may be empty for a local one", set: str(func(c *Config) *string { return &c.LLM.APIKey })},
 	{env: Prefix + "LLM_MODEL", help: "model for text questions; required with LLM_BASE_URL", set: str(func(c *Config) *string { return &c.LLM.Model })},
 	{env: Prefix + "LLM_VISION_MODEL", help: "optional model that accepts images (customers' photos); without it photos go to a person", set: str(func(c *Config) *string { return &c.LLM.VisionModel })},
+	{env: Prefix + "CHAT_SUPPORT_HOURS", def: "shop", help: "when staff answer customers: shop (the opening hours in the owner's settings), always, or HH:MM-HH:MM every day (Shanghai time); outside them customers are told when staff are back", set: func(c *Config, v string) error {
+		if v == "shop" || v == "always" || (len(v) == 11 && v[2] == ':' && v[5] == '-' && v[8] == ':' && v[:5] < v[6:]) {
+			c.Chat.SupportHours = v
+			return nil
+		}
+		return fmt.Errorf("%q is not shop, always or HH:MM-HH:MM (e.g. 09:00-21:00)", v)
+	}},
+	{env: Prefix + "CHAT_REASSIGN_AFTER", def: "10m", help: "a conversation whose customer has waited this long for the assigned staff member's answer goes to another staff member who is available (both are told); 0 never", set: dur(func(c *Config) *time.Duration { return &c.Chat.ReassignAfter }, 0)},
+	{env: Prefix + "CHAT_RETENTION_DAYS", def: "0", help: "destroy the content of conversations resolved more than this many days ago (their keys are shredded; the hash chains stay verifiable); 0 keeps everything", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 36500 {
+			return fmt.Errorf("%q is not a number of days (0 keeps everything)", v)
+		}
+		c.Chat.RetentionDays = n
+		return nil
+	}},
+	{env: Prefix + "CHAT_SUBSCRIBE_TEMPLATE_ID", help: "subscribe-message template telling a customer outside WeChat's 48-hour window that a reply waits (thing1, time2, character_string3, thing4); empty: the demo template; off: none", set: func(c *Config, v string) error {
+		if v != "off" && (len(v) < 20 || strings.ContainsAny(v, " \t/")) {
+			return fmt.Errorf("%q does not look like a subscribe-message template id (or off)", v)
+		}
+		c.Chat.SubscribeTemplateID = v
+		return nil
+	}},
 	{env: Prefix + "LLM_TIMEOUT", def: "15s", help: "longest a model may take for one whole answer; past it the retrieval answer is sent instead", set: dur(func(c *Config) *time.Duration { return &c.LLM.Timeout }, time.Second)},
 
 	{env: Prefix + "WECHAT_APP_ID", help: "mini-program AppID (wx…); unset switches the mini-program channel off", set: func(c *Config, v string) error {

@@ -55,7 +55,8 @@ import (
 //   - Assignment (rental.ChooseStaff): the customer's last staff member if
 //     on duty and under MaxOpen, else the on-duty member with the fewest
 //     live conversations under MaxOpen. On duty: registered and active, and
-//     not /off (presence proper comes later). A conversation stays with its
+//     not /off, and online or away by presence (presence.go: heartbeats,
+//     WeCom activity, support hours). A conversation stays with its
 //     staff member while they are on duty; after /off, the customer's next
 //     message moves it to someone on duty, if anyone is.
 //   - Nobody on duty: the customer gets AwayText, at most once an hour per
@@ -72,6 +73,15 @@ import (
 //     (five replies per customer message) holds the rest until the customer
 //     writes again or opens the chat. Staff are told in WeCom each time.
 //     Network failures, 5xx, -1 and quota errors are retried by the outbox.
+//   - Retention (RetainFor, TACKLEGATE_CHAT_RETENTION_DAYS): messages are
+//     append-only evidence, so old conversations are not deleted but
+//     crypto-shredded: each conversation is sealed with a key of its own,
+//     and destroying that key makes its texts and media unreadable for
+//     good while the hash chain still verifies (adapters/store/chatkeys.go
+//     says why and what it does not cover: backups).
+//   - The in-app chat (chat.go) files messages by the same rules; replies
+//     to a conversation the customer last wrote to from the app are read
+//     there while they have it open, and go through WeChat otherwise.
 //   - Voice: WeChat voice arrives as AMR and is kept as delivered, with its
 //     format and length, and forwarded to WeCom as voice. Mini-program
 //     customer service has no voice message type, so a staff voice note is
@@ -227,7 +237,7 @@ type BridgeOptions struct {
 	// doubling, at most 5 min).
 	BaseDelay time.Duration
 	// Presence, when set, says whether a staff member can take
-	// conversations now (the presence issue: console heartbeats, working
+	// conversations now (Presence.CanTake: console heartbeats, working
 	// hours, Redis across instances). Default: the /on and /off flag.
 	Presence func(l rental.StaffLoad) bool
 	// Changed, when set, is told after each commit which conversations
@@ -247,6 +257,23 @@ type BridgeOptions struct {
 	// other (author "assistant"), and on a hand-off the conversation goes
 	// to people as it would without an assistant. See bridge_assistant.go.
 	Assistant *assistant.Desk
+	// Seen, when set, is told each time a staff member writes in the WeCom
+	// app (a reply or a command): presence counts it as activity.
+	Seen func(userID string)
+	// ReassignAfter, when positive, moves a conversation whose customer has
+	// waited that long for its assigned staff member's first answer to
+	// another staff member who can take it; both are told (bridge_reassign.go).
+	ReassignAfter time.Duration
+	// CustomerInApp, when set, says whether a customer has the in-app chat
+	// open (Presence.CustomerInApp). A reply to a conversation the customer
+	// last wrote to from the app is read there while they are; when they
+	// are not, and they have written from WeChat, it goes through WeChat
+	// (with its 48-hour rule). Unset: always in the app.
+	CustomerInApp func(member rental.MemberID) bool
+	// RetainFor, when positive, destroys the content of conversations
+	// resolved longer ago than this (crypto-shredding, see
+	// adapters/store/chatkeys.go); checked hourly.
+	RetainFor time.Duration
 }
 
 // Bridge is the message bridge: the processor of stored callbacks (Run) and
@@ -259,6 +286,7 @@ type Bridge struct {
 	opts   BridgeOptions
 	notice *SubscribeNotice
 	asks   sync.WaitGroup // assistant turns in progress; Run waits for them
+	kick   chan struct{}  // a callback was stored: process now (WatchInbound)
 }
 
 // NewBridge checks the options and builds the bridge.
@@ -302,7 +330,7 @@ func NewBridge(o BridgeOptions) (*Bridge, error) {
 	if o.StaleAfter <= 0 {
 		o.StaleAfter = 5 * time.Minute
 	}
-	b := &Bridge{db: o.DB, wechat: o.WeChat, wecom: o.WeCom, log: o.Logger.With("component", "bridge"), opts: o, notice: o.Notice}
+	b := &Bridge{db: o.DB, wechat: o.WeChat, wecom: o.WeCom, log: o.Logger.With("component", "bridge"), opts: o, notice: o.Notice, kick: make(chan struct{}, 1)}
 	if b.notice == nil && !o.NoNotice {
 		b.notice = DefaultSubscribeNotice()
 	}
@@ -320,7 +348,7 @@ func (b *Bridge) Run(ctx context.Context) {
 	t := time.NewTicker(b.opts.Poll)
 	defer t.Stop()
 	defer b.asks.Wait()
-	lastSweep := time.Now()
+	lastSweep, lastReassign, lastRetain := time.Now(), time.Now(), time.Time{}
 	for {
 		for b.ProcessPending(ctx) > 0 && ctx.Err() == nil {
 		}
@@ -328,12 +356,44 @@ func (b *Bridge) Run(ctx context.Context) {
 			lastSweep = time.Now()
 			b.Sweep(ctx)
 		}
+		if b.opts.RetainFor > 0 && time.Since(lastRetain) >= time.Hour {
+			lastRetain = time.Now()
+			b.Retain(ctx)
+		}
+		if b.opts.ReassignAfter > 0 && time.Since(lastReassign) >= b.reassignEvery() {
+			lastReassign = time.Now()
+			b.Reassign(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-b.kick:
 		}
 	}
+}
+
+// WatchInbound wraps the callbacks' store so that a newly stored WeChat or
+// WeCom message is processed at once rather than at the next poll (the
+// poll stays, for callbacks stored by another instance).
+func (b *Bridge) WatchInbound(next rental.InboundStore) rental.InboundStore {
+	return &bridgeWatched{InboundStore: next, b: b}
+}
+
+type bridgeWatched struct {
+	rental.InboundStore
+	b *Bridge
+}
+
+func (w *bridgeWatched) SaveInbound(ctx context.Context, in *rental.Inbound) (bool, error) {
+	created, err := w.InboundStore.SaveInbound(ctx, in)
+	if err == nil && created && (in.Channel == rental.ChannelWeChat || in.Channel == rental.ChannelWeCom) {
+		select {
+		case w.b.kick <- struct{}{}:
+		default:
+		}
+	}
+	return created, err
 }
 
 // ProcessPending handles the stored callbacks that are due, oldest first,
@@ -464,6 +524,7 @@ type btx struct {
 	cause   string // prefix of the outbox keys this transaction enqueues
 	notices int
 	ask     *askTurn                       // set when the assistant is to answer, after the commit
+	console string                         // the staff member acting from the console: their own notices are not sent to WeCom
 	touched map[rental.ConversationID]bool // conversations changed, for BridgeOptions.Changed
 }
 
@@ -520,6 +581,15 @@ func (t *btx) StaffLoads() ([]rental.StaffLoad, error) {
 // notify enqueues a text to staff. Keys derive from the transaction's
 // cause, so a retried transaction enqueues the same keys.
 func (t *btx) notify(to []string, text string) error {
+	if t.console != "" {
+		kept := to[:0:0]
+		for _, u := range to {
+			if u != t.console {
+				kept = append(kept, u)
+			}
+		}
+		to = kept
+	}
 	if len(to) == 0 || text == "" {
 		return nil
 	}

@@ -25,6 +25,17 @@ func (s *Server) MountBridge(b *Bridge) {
 	s.api("GET", "/owner/conversations/:id/export", ownerOnly, h.export)
 }
 
+// MountChat adds the customer's in-app chat (/api/v1/chat…) and the staff
+// console's actions (/api/v1/staff/conversations/:id/…, /staff/duty) on
+// the bridge; p (optional) is the staff presence.
+func (s *Server) MountChat(b *Bridge, p *Presence) {
+	if s.auth == nil {
+		panic("gateway: MountChat needs Options.Identity (the routes check roles)")
+	}
+	s.mountChat(b, p)
+	s.mountStaffConsole(b, p)
+}
+
 type bridgeHandlers struct{ b *Bridge }
 
 type chatDeliveryView struct {
@@ -68,6 +79,7 @@ type chatMessageView struct {
 	PrevLink    string `json:"prev_link,omitempty"`
 	Link        string `json:"link,omitempty"`
 	Unreadable  bool   `json:"unreadable,omitempty"`
+	Shredded    bool   `json:"shredded,omitempty"` // content destroyed by the retention policy
 }
 
 func chatMessageOf(m rental.ChatMessage, export bool) chatMessageView {
@@ -82,6 +94,7 @@ func chatMessageOf(m rental.ChatMessage, export bool) chatMessageView {
 	}
 	if export {
 		v.Media, v.Upstream, v.ContentHash, v.PrevLink, v.Link, v.Unreadable = m.Media, m.Upstream, m.ContentHash, m.PrevLink, m.Link, m.Unreadable
+		v.Shredded = m.Shredded
 	}
 	return v
 }
@@ -101,6 +114,7 @@ type chatConversationView struct {
 	WindowOpen     bool                     `json:"window_open"` // WeChat's 48-hour reply window, as far as we know
 	Rating         int                      `json:"rating,omitempty"`
 	Waiting        int                      `json:"waiting_for_staff,omitempty"`
+	Unread         int                      `json:"unread"` // customer messages the caller has not read (lists only)
 	Last           *chatMessageView         `json:"last,omitempty"`
 }
 
@@ -141,10 +155,18 @@ func (h *bridgeHandlers) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	ids := make([]rental.ConversationID, len(list))
+	for i, s := range list {
+		ids[i] = s.ID
+	}
+	unread, err := h.b.db.Unread(c.UserContext(), caller(c).Subject, ids)
+	if err != nil {
+		return err
+	}
 	out := make([]chatConversationView, len(list))
 	for i, s := range list {
 		out[i] = h.conversationOf(s.Conversation, s.Customer)
-		out[i].Waiting = s.Waiting
+		out[i].Waiting, out[i].Unread = s.Waiting, unread[s.ID]
 		if s.Last != nil {
 			lv := chatMessageOf(*s.Last, false)
 			out[i].Last = &lv

@@ -144,6 +144,15 @@ func (b *Bridge) sendToStaff(ctx context.Context, to, tag string, m rental.ChatM
 	switch {
 	case m.Kind == rental.ChatImage && len(m.Media) > 0:
 		mediaType, intro = "image", "发来一张图片："
+	case m.Kind == rental.ChatVoice && len(m.Media) > 0 && !strings.Contains(m.MediaType, "amr"):
+		// A voice note recorded in the app (WebM/Ogg/MP4): WeCom plays only
+		// AMR, so staff listen in the console.
+		text := "发来一段语音"
+		if s := int(m.Duration.Round(time.Second) / time.Second); s > 0 {
+			text += fmt.Sprintf("（%d秒）", s)
+		}
+		_, err := b.wecom.SendText(cctx, touser, tag+" "+text+"，请在客服后台收听")
+		return err
 	case m.Kind == rental.ChatVoice && len(m.Media) > 0:
 		mediaType, intro = "voice", "发来一段语音"
 		if s := int(m.Duration.Round(time.Second) / time.Second); s > 0 {
@@ -227,6 +236,20 @@ func (b *Bridge) deliverToCustomer(ctx context.Context, item store.OutboxItem) e
 		msgs, err := b.db.WaitingMessages(ctx, conv.ID, store.SideCustomer, bridgeFlushBatch)
 		if err != nil {
 			return err
+		}
+		if conv.CustomerChannel == rental.CustomerViaApp && (conv.OpenID == "" || b.opts.CustomerInApp == nil || b.opts.CustomerInApp(conv.MemberID)) {
+			// The customer chats in the app: the reply is theirs to read
+			// there (pushed over /ws), not a WeChat message.
+			for _, m := range msgs {
+				if err := b.delivered(ctx, conv.ID, m.ID, store.SideCustomer,
+					rental.Delivery{Status: rental.DeliverySent, Reason: chatAppDelivered, Recipient: chatAppRecipient}); err != nil {
+					return err
+				}
+			}
+			if len(msgs) < bridgeFlushBatch {
+				return nil
+			}
+			continue
 		}
 		for i, m := range msgs {
 			if err := ctx.Err(); err != nil {

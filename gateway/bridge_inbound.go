@@ -153,7 +153,13 @@ func (t *btx) customerMessage(member rental.Member, openID string, cm *rental.Ch
 			return err
 		}
 	}
-	conv.OpenID = openID
+	if openID != "" {
+		conv.OpenID = openID
+	}
+	conv.CustomerChannel = rental.CustomerViaWeChat
+	if strings.HasPrefix(cm.Upstream, chatAppUpstream) {
+		conv.CustomerChannel = rental.CustomerViaApp
+	}
 	if cm.CreatedAt.After(conv.LastCustomerAt) {
 		conv.LastCustomerAt = cm.CreatedAt
 	}
@@ -353,6 +359,9 @@ func (b *Bridge) staffInbound(ctx context.Context, ref store.InboundRef, in *ren
 	if msg.MsgType == "event" {
 		return b.claimOnly(ctx, in.ID)
 	}
+	if b.opts.Seen != nil {
+		b.opts.Seen(msg.FromUserName)
+	}
 	var m bridgeMedia
 	if msg.MsgType == "image" || msg.MsgType == "voice" {
 		if m, err = b.fetchMedia(ctx, ref, b.wecom.GetMedia, msg.MediaID); err != nil {
@@ -458,6 +467,10 @@ func (t *btx) command(sm store.StaffMember, cmd rental.StaffCommand, reply renta
 		return t.note(sm, cmd.Text, reply)
 	case rental.CmdHelp:
 		return t.notify(me, rental.StaffHelp)
+	case rental.CmdTransfer:
+		return t.transfer(sm, cmd.Code, cmd.Text)
+	case rental.CmdTag, rental.CmdUntag:
+		return t.tagCommand(sm, cmd.Code, cmd.Text, cmd.Kind == rental.CmdTag)
 	}
 	return t.notify(me, cmd.Problem+"\n\n"+rental.StaffHelp)
 }

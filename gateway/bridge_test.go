@@ -36,6 +36,7 @@ type bridgeEnv struct {
 	wk     *wecom.Client
 	opts   BridgeOptions
 	bridge *Bridge
+	base   string // the gateway's http://host:port
 
 	mu      sync.Mutex
 	running context.CancelFunc
@@ -53,6 +54,13 @@ func newBridgeEnv(t *testing.T, staff []string, tune func(*BridgeOptions)) *brid
 
 // newBridgeEnvOn is newBridgeEnv on a chosen database.
 func newBridgeEnvOn(t *testing.T, tg storetest.Target, staff []string, tune func(*BridgeOptions)) *bridgeEnv {
+	t.Helper()
+	return newBridgeEnvWith(t, tg, staff, tune, nil)
+}
+
+// newBridgeEnvWith is newBridgeEnvOn with mount, called before the server
+// answers and the bridge runs: to mount more routes and set e.opts.
+func newBridgeEnvWith(t *testing.T, tg storetest.Target, staff []string, tune func(*BridgeOptions), mount func(e *bridgeEnv)) *bridgeEnv {
 	t.Helper()
 	ctx := context.Background()
 	cfg := wxsim.DefaultConfig()
@@ -100,7 +108,11 @@ func newBridgeEnvOn(t *testing.T, tg storetest.Target, staff []string, tune func
 		t.Fatal(err)
 	}
 	e.srv.MountBridge(e.bridge)
+	if mount != nil {
+		mount(e)
+	}
 	base := startHTTP(t, e.srv)
+	e.base = base
 	sim.SetPushURL(base + "/callbacks/wechat")
 	sim.SetWeComCallbackURL(base + "/callbacks/wecom")
 	e.start(e.db)

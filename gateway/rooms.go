@@ -38,6 +38,7 @@ type roomClaims struct {
 type roomHandlers struct {
 	rooms *Rooms
 	key   []byte
+	srv   *Server // for the live channel's /ws?access=
 }
 
 func (s *Server) mountRooms(r *Rooms) {
@@ -46,7 +47,7 @@ func (s *Server) mountRooms(r *Rooms) {
 	}
 	// A key of its own, derived like the access-token key: a room token can
 	// never pass as an access token or the other way round.
-	h := &roomHandlers{rooms: r, key: s.auth.derive("tacklegate room tokens v1")}
+	h := &roomHandlers{rooms: r, key: s.auth.derive("tacklegate room tokens v1"), srv: s}
 	s.api("POST", "/rooms", signedIn, h.create)
 	s.api("POST", "/rooms/:id/join", signedIn, h.join)
 	s.app.Use("/ws", h.upgrade)
@@ -119,6 +120,9 @@ var errSocketClosed = errors.New("the signaling socket is closed")
 // upgrade checks the room token before the WebSocket handshake, so a bad
 // token is an ordinary JSON 401.
 func (h *roomHandlers) upgrade(c *fiber.Ctx) error {
+	if c.Query("access") != "" {
+		return h.srv.liveUpgrade(c) // the live channel (live.go), not a room
+	}
 	if !websocket.IsWebSocketUpgrade(c) {
 		return fiber.ErrUpgradeRequired
 	}

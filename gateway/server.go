@@ -52,6 +52,7 @@ type Server struct {
 	metrics *metrics
 	auth    *authority
 	roles   routeRoles // every /api/v1 route and the roles it admits
+	live    *Live      // the live channel on /ws?access= (MountLive)
 }
 
 // New builds the gateway and its routes.

@@ -30,6 +30,12 @@ const (
 	ConversationResolved ConversationState = "resolved" // closed; the customer was asked for a rating
 )
 
+// Where a customer writes from (Conversation.CustomerChannel).
+const (
+	CustomerViaWeChat = "wechat"
+	CustomerViaApp    = "app"
+)
+
 // CustomerServiceWindow is how long after a customer's message the shop may
 // write to them with customer-service messages (WeChat's 48-hour rule; past
 // it WeChat answers 45015).
@@ -41,11 +47,15 @@ type Conversation struct {
 	MemberID MemberID
 	// OpenID is the WeChat identity replies go to: the one the customer
 	// last wrote from.
-	OpenID   string
-	State    ConversationState
-	Assignee string         // the staff member's WeCom userid; "" while open
-	PrevID   ConversationID // the customer's previous conversation, if any
-	Tags     []string
+	OpenID string
+	// CustomerChannel is where the customer last wrote from: ChannelApp
+	// (the in-app chat, where replies are read) or "" / ChannelWeChat
+	// (mini-program customer service, where replies are sent).
+	CustomerChannel string
+	State           ConversationState
+	Assignee        string         // the staff member's WeCom userid; "" while open
+	PrevID          ConversationID // the customer's previous conversation, if any
+	Tags            []string
 
 	OpenedAt   time.Time
 	AssignedAt time.Time

@@ -9,7 +9,7 @@ import (
 type StaffLoad struct {
 	UserID string
 	Name   string
-	OnDuty bool // toggled by /on and /off; presence proper comes later
+	OnDuty bool // not /off, and available by presence (gateway/presence.go)
 	Open   int  // live conversations assigned to them
 }
 

@@ -9,17 +9,20 @@ import (
 type StaffCommandKind string
 
 const (
-	CmdReply   StaffCommandKind = "reply"   // plain text: to the current conversation, or to Code with "#A7 text"
-	CmdSwitch  StaffCommandKind = "switch"  // "#A7" alone: make A7 the current conversation
-	CmdList    StaffCommandKind = "list"    // /list
-	CmdTake    StaffCommandKind = "take"    // /take A7
-	CmdClose   StaffCommandKind = "close"   // /close [A7]
-	CmdOn      StaffCommandKind = "on"      // /on
-	CmdOff     StaffCommandKind = "off"     // /off
-	CmdVideo   StaffCommandKind = "video"   // /video [A7]
-	CmdNote    StaffCommandKind = "note"    // /note text
-	CmdHelp    StaffCommandKind = "help"    // /help
-	CmdUnknown StaffCommandKind = "unknown" // anything else starting with "/": answered with the help
+	CmdReply    StaffCommandKind = "reply"    // plain text: to the current conversation, or to Code with "#A7 text"
+	CmdSwitch   StaffCommandKind = "switch"   // "#A7" alone: make A7 the current conversation
+	CmdList     StaffCommandKind = "list"     // /list
+	CmdTake     StaffCommandKind = "take"     // /take A7
+	CmdClose    StaffCommandKind = "close"    // /close [A7]
+	CmdOn       StaffCommandKind = "on"       // /on
+	CmdOff      StaffCommandKind = "off"      // /off
+	CmdVideo    StaffCommandKind = "video"    // /video [A7]
+	CmdNote     StaffCommandKind = "note"     // /note text
+	CmdHelp     StaffCommandKind = "help"     // /help
+	CmdTransfer StaffCommandKind = "transfer" // /transfer A7 xiaoli: give A7 to a colleague (userid or name in Text)
+	CmdTag      StaffCommandKind = "tag"      // /tag A7 押金 续租: add tags (space-separated in Text)
+	CmdUntag    StaffCommandKind = "untag"    // /untag A7 押金: remove tags
+	CmdUnknown  StaffCommandKind = "unknown"  // anything else starting with "/": answered with the help
 )
 
 // StaffCommand is a parsed staff message.
@@ -71,6 +74,16 @@ func ParseStaffCommand(text string) StaffCommand {
 				return StaffCommand{Kind: CmdUnknown, Problem: fmt.Sprintf("会话编号 %q 不对，应像 A7 这样", rest)}
 			}
 			return StaffCommand{Kind: kind, Code: id}
+		case "transfer", "tag", "untag":
+			kind := map[string]StaffCommandKind{"transfer": CmdTransfer, "tag": CmdTag, "untag": CmdUntag}[name]
+			codeWord, rest := chatSplitWord(rest)
+			id, ok := ParseConversationCode(codeWord)
+			if !ok || rest == "" {
+				example := map[StaffCommandKind]string{CmdTransfer: "/transfer A7 xiaoli", CmdTag: "/tag A7 押金", CmdUntag: "/untag A7 押金"}[kind]
+				return StaffCommand{Kind: CmdUnknown, Problem: "/" + name + " 需要会话编号和内容，例如 " + example}
+			}
+			// The argument as typed (names and tags are Chinese).
+			return StaffCommand{Kind: kind, Code: id, Text: chatAfterWord(chatAfterWord(raw))}
 		case "note":
 			body := chatAfterWord(raw)
 			if body == "" {
@@ -139,6 +152,8 @@ const StaffHelp = `可用命令：
 /take A7 — 接待会话 A7
 /close — 结束当前会话并请顾客评分（或 /close A7）
 /note 内容 — 给当前会话记内部备注，顾客看不到
+/transfer A7 小李 — 把会话转给同事
+/tag A7 押金 — 给会话加标签（/untag A7 押金 去掉）
 /video A7 — 发起视频通话
 /on — 上班接单　/off — 下班
 /help — 显示本帮助

@@ -120,6 +120,10 @@ type ChatMessage struct {
 	// Unreadable is set by a store whose sealed copy could not be opened:
 	// the bytes at rest were altered.
 	Unreadable bool
+	// Shredded is set by a store when the content was destroyed by the
+	// retention policy (its key shredded): Text and Media are empty, the
+	// hashes and links remain and still chain.
+	Shredded bool
 
 	ToCustomer Delivery
 	ToStaff    Delivery
@@ -280,8 +284,8 @@ func (c *Conversation) VerifyChain(msgs []ChatMessage) *TranscriptBreak {
 			return brk(TranscriptForeign)
 		case m.Unreadable:
 			return brk(TranscriptUnreadable)
-		case chatContentHash(m.Text, m.Media) != m.ContentHash ||
-			int64(len(m.Media)) != m.MediaSize || (len(m.Media) > 0 && chatSHA256(m.Media) != m.MediaHash):
+		case !m.Shredded && (chatContentHash(m.Text, m.Media) != m.ContentHash ||
+			int64(len(m.Media)) != m.MediaSize || (len(m.Media) > 0 && chatSHA256(m.Media) != m.MediaHash)):
 			return brk(TranscriptContent)
 		case m.Seq > i+1:
 			for _, later := range msgs[i+1:] {
@@ -316,6 +320,9 @@ func (c *Conversation) VerifyChain(msgs []ChatMessage) *TranscriptBreak {
 
 // Preview is a one-line summary of a message for lists and notices.
 func (m *ChatMessage) Preview(max int) string {
+	if m.Shredded {
+		return "[内容已按保留期限销毁]"
+	}
 	switch m.Kind {
 	case ChatImage:
 		return "[图片]"

@@ -49,13 +49,17 @@ func TestParseStaffCommand(t *testing.T) {
 		{"/note 顾客要求周六取货，押金已退", StaffCommand{Kind: CmdNote, Text: "顾客要求周六取货，押金已退"}},
 		{"/help", StaffCommand{Kind: CmdHelp}},
 		{"/?", StaffCommand{Kind: CmdHelp}},
+		{"/transfer A7 xiaoli", StaffCommand{Kind: CmdTransfer, Code: 7, Text: "xiaoli"}},
+		{"／ｔｒａｎｓｆｅｒ　Ａ７　小李", StaffCommand{Kind: CmdTransfer, Code: 7, Text: "小李"}},
+		{"/tag A7 押金 续租", StaffCommand{Kind: CmdTag, Code: 7, Text: "押金 续租"}},
+		{"/untag #a7 押金", StaffCommand{Kind: CmdUntag, Code: 7, Text: "押金"}},
 	}
 	for _, c := range cases {
 		if got := ParseStaffCommand(c.in); got != c.want {
 			t.Errorf("ParseStaffCommand(%q) = %+v, want %+v", c.in, got, c.want)
 		}
 	}
-	for _, in := range []string{"/take", "/take 鲫鱼", "/note", "/dance", "/note   "} {
+	for _, in := range []string{"/take", "/take 鲫鱼", "/note", "/dance", "/note   ", "/transfer A7", "/transfer xiaoli", "/tag A7", "/untag"} {
 		got := ParseStaffCommand(in)
 		if got.Kind != CmdUnknown || got.Problem == "" {
 			t.Errorf("ParseStaffCommand(%q) = %+v, want unknown with a problem", in, got)

@@ -64,6 +64,8 @@ type BridgeTx struct {
 	g   *gorm.DB
 	s   *sealer
 	now time.Time // the wall clock, for row bookkeeping (updated_at)
+	// convKeys caches the conversations' own sealers (chatkeys.go).
+	convKeys map[int64]*sealer
 }
 
 // InBridgeTx runs fn in a transaction: everything fn does commits together
@@ -147,6 +149,9 @@ func (tx *BridgeTx) OpenConversation(c *rental.Conversation) error {
 		return err
 	}
 	c.ID = rental.ConversationID(row.ID)
+	if err := tx.newChatKey(row.ID); err != nil {
+		return err
+	}
 	return tx.SaveConversation(c)
 }
 
@@ -180,6 +185,10 @@ func (tx *BridgeTx) Append(c *rental.Conversation, m *rental.ChatMessage) error 
 	if err != nil {
 		return err
 	}
+	cs, err := tx.convSealer(c.ID)
+	if err != nil {
+		return err
+	}
 	row := chatMessageRow{
 		ConversationID: int64(c.ID), Seq: m.Seq, Direction: string(m.Direction), Kind: string(m.Kind), Author: m.Author,
 		MediaType: m.MediaType, MediaSize: m.MediaSize, MediaHash: m.MediaHash, VoiceFormat: m.VoiceFormat,
@@ -189,7 +198,7 @@ func (tx *BridgeTx) Append(c *rental.Conversation, m *rental.ChatMessage) error 
 		row.Upstream = &m.Upstream
 	}
 	if m.Text != "" {
-		row.Body = tx.s.seal([]byte(m.Text), chatAD(c.ID, m.Seq, "body"))
+		row.Body = cs.seal([]byte(m.Text), chatAD(c.ID, m.Seq, "body"))
 	}
 	if err := tx.g.Create(&row).Error; err != nil {
 		if isUniqueViolation(err) && m.Upstream != "" {
@@ -199,7 +208,7 @@ func (tx *BridgeTx) Append(c *rental.Conversation, m *rental.ChatMessage) error 
 	}
 	m.ID = rental.ChatMessageID(row.ID)
 	if len(m.Media) > 0 {
-		if err := tx.g.Create(&chatMediaRow{MessageID: row.ID, Data: tx.s.seal(m.Media, chatAD(c.ID, m.Seq, "media"))}).Error; err != nil {
+		if err := tx.g.Create(&chatMediaRow{MessageID: row.ID, Data: cs.seal(m.Media, chatAD(c.ID, m.Seq, "media"))}).Error; err != nil {
 			return err
 		}
 	}
@@ -332,13 +341,17 @@ func (tx *BridgeTx) SetCurrent(userID string, conv rental.ConversationID) error 
 // StaffLoads lists active staff in a stable order with their duty flag
 // (on unless they said /off) and how many live conversations each has.
 func (tx *BridgeTx) StaffLoads() ([]rental.StaffLoad, error) {
+	return staffLoads(tx.g)
+}
+
+func staffLoads(g *gorm.DB) ([]rental.StaffLoad, error) {
 	var rows []struct {
 		UserID string `gorm:"column:wecom_userid"`
 		Name   string
 		OnDuty *bool
 		Open   int
 	}
-	err := tx.g.Table("staff AS s").
+	err := g.Table("staff AS s").
 		Select("s.wecom_userid, s.name, d.on_duty, (SELECT COUNT(*) FROM conversations c WHERE c.assignee = s.wecom_userid AND c.state = ?) AS open", string(rental.ConversationAssigned)).
 		Joins("LEFT JOIN staff_duty d ON d.userid = s.wecom_userid").
 		Where("s.active = ?", true).Order("s.id").Scan(&rows).Error

@@ -19,30 +19,31 @@ import (
 // enqueue the sends they cause.
 
 type conversationRow struct {
-	ID             int64 `gorm:"primaryKey"`
-	MemberID       int64
-	OpenID         string `gorm:"column:openid"`
-	State          string
-	Assignee       string
-	PrevID         *int64
-	Tags           string
-	OpenedAt       time.Time
-	AssignedAt     *time.Time
-	ResolvedAt     *time.Time
-	ResolvedBy     string
-	LastCustomerAt *time.Time
-	LastStaffAt    *time.Time
-	AwayReplyAt    *time.Time
-	QueuedNoticeAt *time.Time
-	RatingAskedAt  *time.Time
-	Rating         int
-	RatedAt        *time.Time
-	MsgCount       int
-	LastLink       string
-	CustomerLease  *time.Time
-	StaffLease     *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID              int64 `gorm:"primaryKey"`
+	MemberID        int64
+	OpenID          string `gorm:"column:openid"`
+	CustomerChannel string
+	State           string
+	Assignee        string
+	PrevID          *int64
+	Tags            string
+	OpenedAt        time.Time
+	AssignedAt      *time.Time
+	ResolvedAt      *time.Time
+	ResolvedBy      string
+	LastCustomerAt  *time.Time
+	LastStaffAt     *time.Time
+	AwayReplyAt     *time.Time
+	QueuedNoticeAt  *time.Time
+	RatingAskedAt   *time.Time
+	Rating          int
+	RatedAt         *time.Time
+	MsgCount        int
+	LastLink        string
+	CustomerLease   *time.Time
+	StaffLease      *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 func (conversationRow) TableName() string { return "conversations" }
@@ -128,7 +129,7 @@ func chatTimeVal(t *time.Time) time.Time {
 func (r conversationRow) conversation() rental.Conversation {
 	c := rental.Conversation{
 		ID: rental.ConversationID(r.ID), MemberID: rental.MemberID(r.MemberID), OpenID: r.OpenID,
-		State: rental.ConversationState(r.State), Assignee: r.Assignee,
+		State: rental.ConversationState(r.State), Assignee: r.Assignee, CustomerChannel: r.CustomerChannel,
 		OpenedAt: r.OpenedAt.UTC(), AssignedAt: chatTimeVal(r.AssignedAt), ResolvedAt: chatTimeVal(r.ResolvedAt), ResolvedBy: r.ResolvedBy,
 		LastCustomerAt: chatTimeVal(r.LastCustomerAt), LastStaffAt: chatTimeVal(r.LastStaffAt),
 		AwayReplyAt: chatTimeVal(r.AwayReplyAt), QueuedNoticeAt: chatTimeVal(r.QueuedNoticeAt),
@@ -144,6 +145,13 @@ func (r conversationRow) conversation() rental.Conversation {
 	return c
 }
 
+func chatChannel(ch string) string {
+	if ch == "" {
+		return rental.CustomerViaWeChat
+	}
+	return ch
+}
+
 // conversationUpdates are the mutable columns of a conversation (the chain
 // head moves only in append).
 func conversationUpdates(c *rental.Conversation, now time.Time) map[string]any {
@@ -153,7 +161,7 @@ func conversationUpdates(c *rental.Conversation, now time.Time) map[string]any {
 		tags = string(b)
 	}
 	return map[string]any{
-		"openid": c.OpenID, "state": string(c.State), "assignee": c.Assignee, "tags": tags,
+		"openid": c.OpenID, "customer_channel": chatChannel(c.CustomerChannel), "state": string(c.State), "assignee": c.Assignee, "tags": tags,
 		"assigned_at": chatTimePtr(c.AssignedAt), "resolved_at": chatTimePtr(c.ResolvedAt), "resolved_by": c.ResolvedBy,
 		"last_customer_at": chatTimePtr(c.LastCustomerAt), "last_staff_at": chatTimePtr(c.LastStaffAt),
 		"away_reply_at": chatTimePtr(c.AwayReplyAt), "queued_notice_at": chatTimePtr(c.QueuedNoticeAt),
@@ -181,6 +189,12 @@ func (r chatMessageRow) chatMessage(s *sealer, media []byte, withMedia bool) ren
 	}
 	if r.Upstream != nil {
 		m.Upstream = *r.Upstream
+	}
+	if s == nil {
+		// The conversation's key was destroyed by retention (chatkeys.go):
+		// the content is gone for good; hashes and links remain.
+		m.Shredded = true
+		return m
 	}
 	if r.Body != nil {
 		text, err := s.open(r.Body, chatAD(m.ConversationID, m.Seq, "body"))
@@ -245,9 +259,19 @@ func (db *DB) loadMessages(g *gorm.DB, q *gorm.DB, withMedia bool) ([]rental.Cha
 	for _, d := range drows {
 		deliveries[key{d.MessageID, d.Side}] = d.delivery()
 	}
+	var convs []int64
+	for _, r := range rows {
+		if len(convs) == 0 || convs[len(convs)-1] != r.ConversationID {
+			convs = append(convs, r.ConversationID)
+		}
+	}
+	sealers, err := db.chatSealers(g, s, convs)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]rental.ChatMessage, len(rows))
 	for i, r := range rows {
-		out[i] = r.chatMessage(s, media[r.ID], withMedia)
+		out[i] = r.chatMessage(sealers[r.ConversationID], media[r.ID], withMedia)
 		out[i].ToCustomer = deliveries[key{r.ID, SideCustomer}]
 		out[i].ToStaff = deliveries[key{r.ID, SideStaff}]
 	}
@@ -294,6 +318,9 @@ func (db *DB) ChatMedia(ctx context.Context, conv rental.ConversationID, seq int
 	}
 	if len(msgs) == 0 || msgs[0].MediaSize == 0 {
 		return nil, "", rental.Errorf(op, rental.KindNotFound, "这条消息没有图片或语音 (no media)")
+	}
+	if msgs[0].Shredded {
+		return nil, "", rental.Errorf(op, rental.KindNotFound, "这条消息的内容已按保留期限销毁 (content destroyed by the retention policy)")
 	}
 	if msgs[0].Unreadable {
 		return nil, "", rental.Errorf(op, rental.KindInternal, "文件已损坏 (media cannot be opened)")

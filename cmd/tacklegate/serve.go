@@ -123,8 +123,16 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		return fail(e, "cannot start: reading the knowledge base", err)
 	}
 	app.desk = desk
+	if err := app.chatParts(cfg, logger); err != nil {
+		return fail(e, "cannot start", err)
+	}
+	stopChat := app.runChat(ctx)
+	defer stopChat()
 	workers := app.startWorkers(ctx, cfg, logger, rent)
 	defer workers()
+	if app.bridge != nil {
+		callbacks.Inbound = app.bridge.WatchInbound(callbacks.Inbound) // a stored message is processed at once
+	}
 	// The video rooms (pion SFU) live in this process; their signaling goes
 	// over /ws. Ports and public addresses are pion's defaults for now.
 	rooms, err := media.NewManager(media.Config{Logger: logger})
@@ -150,7 +158,9 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	})
 	if app.bridge != nil {
 		srv.MountBridge(app.bridge)
+		srv.MountChat(app.bridge, app.presence)
 	}
+	srv.MountLive(app.live)
 	srv.MountKnowledge(&gateway.Knowledge{DB: app.db, Assistant: kb, Logger: logger})
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
@@ -289,6 +299,10 @@ type app struct {
 	// desk is the assistant's hook into the bridge (set by serve before
 	// startWorkers; nil in commands that run no bridge).
 	desk *assistant.Desk
+	// presence and live are staff presence and the live channel's hub
+	// (chat.go), set by serve before startWorkers.
+	presence *gateway.Presence
+	live     *gateway.Live
 }
 
 // openApp opens the database (applying migrations if allowed), checks the
@@ -402,8 +416,8 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	}
 	if a.wechat != nil && a.wecom != nil {
 		var err error
-		if a.bridge, err = gateway.NewBridge(gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now,
-			Assistant: a.desk}); err != nil {
+		if a.bridge, err = gateway.NewBridge(a.withChat(cfg, gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now,
+			Assistant: a.desk})); err != nil {
 			logger.Error("the message bridge cannot start", "error", err)
 		} else {
 			maps.Copy(handlers, a.bridge.Handlers())
@@ -413,8 +427,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	w := &store.OutboxWorker{DB: a.db, Handlers: handlers, Logger: logger}
-	go func() { w.Run(wctx); close(done) }()
+	go func() { runOutboxWorkers(wctx, a.db, handlers, logger); close(done) }()
 	jobsDone := make(chan struct{})
 	go func() { rent.Run(wctx); close(jobsDone) }()
 	bridgeDone := make(chan struct{})
