@@ -71,6 +71,11 @@
 // pion/webrtc#2133) and browsers can. A client that cannot roll back either
 // (a pion bench client) asks with "restart-ice" instead of offering.
 //
+// The server's first offer waits until ICE has connected: a pion-based
+// client that gets an offer right after the answer to its first one, before
+// pion has started its ICE transport, mistakes it for an ICE restart and
+// never connects (see negotiate). Browsers are unaffected either way.
+//
 // Candidates are trickled both ways. The server sends its candidates only
 // after the description they belong to, and keeps a client's candidates
 // that arrive ahead of their description (matched by ufrag) until it comes.
