@@ -115,10 +115,19 @@
 // video m-line inactive in the SDP they send and report video_not_allowed
 // when a client offers to send video; the call goes on with audio.
 //
+// # TURN
+//
+// StartTURN runs an embedded TURN server (pion/turn v5) on one UDP
+// address, for clients with no direct UDP path to the SFU. Its
+// credentials are the TURN REST scheme, minted per participant by
+// ICEServers.For and checked statelessly, so they expire on their own;
+// its relays reach only this machine. See turn.go.
+//
 // # Not here yet
 //
-// TURN, recording and the H5 page are separate work (issue 8 items 4-6).
-// Within this package: no VP8 picture-id/TL0PICIDX rewriting across
+// Recording and the H5 page are separate work (issue 8 items 5-6). TURN is
+// UDP only: no TURN over TCP or TLS on 443 yet, for networks that block
+// UDP altogether. Within this package: no VP8 picture-id/TL0PICIDX rewriting across
 // simulcast switches (browsers accept the jump at a keyframe), no temporal
 // layers or SVC, no pausing video a subscriber cannot afford even at the
 // lowest layer, padding-only probe packets are forwarded rather than

@@ -128,6 +128,11 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		return fail(e, "cannot start the video rooms", err)
 	}
 	defer rooms.Close()
+	ice, stopTURN, err := startTURN(cfg, logger)
+	if err != nil {
+		return fail(e, "cannot start the TURN server", err)
+	}
+	defer stopTURN()
 	reg := prometheus.NewRegistry()
 	gateway.RegisterRuntimeMetrics(reg)
 	srv := gateway.New(gateway.Options{
@@ -141,7 +146,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		Version:      version + " " + revision,
 		Callbacks:    callbacks,
 		Identity:     identity,
-		Rooms:        &gateway.Rooms{Manager: rooms},
+		Rooms:        &gateway.Rooms{Manager: rooms, ICE: ice},
 		Rental:       rent,
 	})
 	if app.bridge != nil {
