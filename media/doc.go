@@ -123,10 +123,17 @@
 // ICEServers.For and checked statelessly, so they expire on their own;
 // its relays reach only this machine. See turn.go.
 //
+// # Recording
+//
+// Manager.StartRecording records every track of a room, each to its own
+// IVF (VP8) or Ogg (Opus) file, written in encrypted, hashed, chained
+// segments with pause/resume; Stop signs a manifest; VerifyRecording and
+// ExportTrack check and give back the files. The caller supplies the key
+// and stores the chain heads reported by OnSegment. See record.go.
+//
 // # Not here yet
 //
-// Recording and the H5 page are separate work (issue 8 items 5-6). TURN is
-// UDP only: no TURN over TCP or TLS on 443 yet, for networks that block
+// The H5 page is separate work (issue 8 item 6). TURN is UDP only: no TURN over TCP or TLS on 443 yet, for networks that block
 // UDP altogether. Within this package: no VP8 picture-id/TL0PICIDX rewriting across
 // simulcast switches (browsers accept the jump at a keyframe), no temporal
 // layers or SVC, no pausing video a subscriber cannot afford even at the
