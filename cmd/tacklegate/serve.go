@@ -153,6 +153,11 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		srv.MountBridge(app.bridge)
 	}
 	srv.MountKnowledge(&gateway.Knowledge{DB: app.db, Assistant: kb, Logger: logger})
+	recordings := &gateway.Recordings{Manager: rooms, DB: app.db, Dir: cfg.RecordingsPath(), DataKey: app.dataKey, Logger: logger}
+	if err := srv.MountRecordings(ctx, recordings); err != nil {
+		return fail(e, "cannot start recordings", err)
+	}
+	defer recordings.Close() // before the rooms and the database close
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
 		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
