@@ -84,7 +84,7 @@ func publish(t *testing.T, m *media.Manager, room, id string) {
 				case "offer":
 					if pc.SetRemoteDescription(*s.SDP) == nil {
 						ans, _ := pc.CreateAnswer(nil)
-						pc.SetLocalDescription(ans) //nolint:errcheck
+						pc.SetLocalDescription(ans)                                                //nolint:errcheck
 						sess.Handle(context.Background(), media.Signal{Type: "answer", SDP: &ans}) //nolint:errcheck
 					}
 				}
@@ -112,7 +112,7 @@ func publish(t *testing.T, m *media.Manager, room, id string) {
 			case <-tick.C:
 			}
 			a := make([]byte, 60)
-			a[0] = 0x78 // an Opus TOC byte: one 20 ms frame
+			a[0] = 0x78                                                                   // an Opus TOC byte: one 20 ms frame
 			audio.WriteSample(pionmedia.Sample{Data: a, Duration: 20 * time.Millisecond}) //nolint:errcheck
 			if n%2 == 0 {
 				v := make([]byte, 800)
