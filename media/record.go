@@ -503,6 +503,7 @@ func segmentLink(s SegmentRecord) (string, error) {
 
 // recPacket is one packet handed from the forwarding loop to a writer.
 type recPacket struct {
+	l   *layer
 	raw []byte
 	at  time.Time
 }
@@ -514,7 +515,10 @@ type trackWriter struct {
 	rec  *Recording
 	t    *publishedTrack
 	name string
-	l    *layer // the layer recorded (the highest, for simulcast)
+	// l is the layer recorded: for simulcast the one with the highest
+	// bitrate, chosen again until the first frame is written (a track
+	// published during the recording has its layers arrive one by one).
+	l atomic.Pointer[layer]
 
 	in      chan recPacket
 	ctl     chan func()
@@ -552,28 +556,31 @@ func newTrackWriter(rec *Recording, t *publishedTrack, name string) *trackWriter
 		video: t.kind == webrtc.RTPCodecTypeVideo, total: sha256.New(), started: rec.m.cfg.Now().UTC(),
 	}
 	w.waitKey = w.video
-	layers := t.layerList()
-	if len(layers) > 0 {
-		w.l = layers[0]
-		for _, l := range layers[1:] {
-			if l.bitrate.Load() >= w.l.bitrate.Load() {
-				w.l = l
-			}
+	w.pickLayer()
+	return w
+}
+
+// pickLayer points w at the track's highest-bitrate layer (the last to
+// arrive, among equals: browsers send simulcast layers low to high).
+func (w *trackWriter) pickLayer() {
+	var best *layer
+	for _, l := range w.t.layerList() {
+		if best == nil || l.bitrate.Load() >= best.bitrate.Load() {
+			best = l
 		}
 	}
-	return w
+	if best != nil {
+		w.l.Store(best)
+	}
 }
 
 // push hands w a packet of layer l. Forwarding loop only: never blocks.
 func (w *trackWriter) push(l *layer, raw []byte) {
-	if w.l != nil && l != w.l {
+	if cur := w.l.Load(); l != cur && (cur != nil || !w.l.CompareAndSwap(nil, l)) {
 		return
 	}
-	if w.l == nil {
-		w.l = l
-	}
 	select {
-	case w.in <- recPacket{raw: append([]byte(nil), raw...), at: w.rec.m.cfg.Now()}:
+	case w.in <- recPacket{l: l, raw: append([]byte(nil), raw...), at: w.rec.m.cfg.Now()}:
 	default:
 		w.dropped.Add(1)
 	}
@@ -602,8 +609,8 @@ func (w *trackWriter) fail(err error) {
 }
 
 func (w *trackWriter) requestKeyframe() {
-	if w.video && w.l != nil {
-		w.l.requestKeyframe()
+	if l := w.l.Load(); w.video && l != nil {
+		l.requestKeyframe()
 	}
 }
 
@@ -622,6 +629,9 @@ func (w *trackWriter) run() {
 			f()
 		case <-tick.C:
 			if w.waitKey && !w.inPause(w.rec.m.cfg.Now()) {
+				if w.ivf == nil && w.t.simulcast {
+					w.pickLayer()
+				}
 				w.requestKeyframe()
 			}
 		case <-w.quit:
@@ -643,6 +653,20 @@ func (w *trackWriter) run() {
 func (w *trackWriter) write(p recPacket) {
 	if w.err != nil {
 		return
+	}
+	if w.video && w.ivf == nil && w.t.simulcast {
+		// Nothing written yet: settle on the top layer first. Its
+		// siblings may still be arriving (a track published just now),
+		// so the first half second is only for looking.
+		if p.at.Sub(w.started) < keyframeThrottle {
+			return
+		}
+		if w.pickLayer(); p.l != w.l.Load() {
+			return
+		}
+	}
+	if p.l != w.l.Load() {
+		return // queued before the layer was chosen again
 	}
 	var pkt rtp.Packet
 	if err := pkt.Unmarshal(p.raw); err != nil || len(pkt.Payload) == 0 {
@@ -699,7 +723,7 @@ func (w *trackWriter) open() error {
 			ivfwriter.WithFrameRate(1, 90000), ivfwriter.WithDirectPTS())
 	case !w.video && w.ogg == nil:
 		if w.ogg, err = oggwriter.NewWriter(&w.buf, oggwriter.WithSampleRate(48000), oggwriter.WithChannelCount(2)); err == nil {
-			w.oggTrack, err = w.ogg.NewTrack(w.l.ssrc)
+			w.oggTrack, err = w.ogg.NewTrack(w.l.Load().ssrc)
 		}
 	}
 	return err

@@ -390,3 +390,58 @@ func TestRecordingFollowsTheRoom(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A simulcast track is recorded from its top layer, also when it is
+// published after the recording began (its layers arriving one by one),
+// and frames of several packets are put together whole.
+func TestRecordingSimulcastTopLayer(t *testing.T) {
+	t.Parallel()
+	m := newTestManager(t, nil)
+	if _, err := m.OpenRoom("scr", RoomOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := m.StartRecording("scr", RecordingOptions{ID: "sc", Dir: t.TempDir(), Key: recKey, SegmentDuration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Layers of 300, 1200 and 4800 bytes a frame.
+	pub := newClient(t, m, "scr", "pub", clientOptions{simulcast: []string{"q", "h", "f"}, frameBytes: 300})
+	pub.join()
+	pub.startMedia()
+	waitFor(t, 10*time.Second, "the track to be recorded", func() bool {
+		_, n := rec.Head()
+		return n >= 2
+	})
+	fin, err := rec.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fin.Manifest.Tracks) != 1 {
+		t.Fatalf("tracks %+v", fin.Manifest.Tracks)
+	}
+	var buf bytes.Buffer
+	if _, err := ExportTrack(fin.Dir, fin.Manifest, recKey, fin.Manifest.Tracks[0].ID, &buf); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := ivfreader.NewWith(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := 0
+	for {
+		f, _, err := r.ParseNextFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(f, []byte("from=pub;rid=f;")) || len(f) != 4800 {
+			t.Fatalf("frame %d: %d bytes, %q…; want whole 4800-byte frames of layer f", frames, len(f), f[3:min(len(f), 30)])
+		}
+		frames++
+	}
+	if frames < 10 {
+		t.Errorf("%d frames recorded", frames)
+	}
+}
