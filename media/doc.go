@@ -133,10 +133,16 @@
 //
 // # Not here yet
 //
-// The H5 page is separate work (issue 8 item 6). TURN is UDP only: no TURN over TCP or TLS on 443 yet, for networks that block
-// UDP altogether. Within this package: no VP8 picture-id/TL0PICIDX rewriting across
+// The H5 page is separate work (issue 8 item 6). TURN is UDP only: no TURN
+// over TCP or TLS on 443 yet, for networks that block UDP altogether.
+// Within this package: no bandwidth probing, so a subscriber moved down a
+// layer climbs back only as GCC's estimate creeps up, and on a link it
+// does not fill the estimate overshoots and swings back (measured in
+// docs/PERFORMANCE.md); no VP8 picture-id/TL0PICIDX rewriting across
 // simulcast switches (browsers accept the jump at a keyframe), no temporal
 // layers or SVC, no pausing video a subscriber cannot afford even at the
 // lowest layer, padding-only probe packets are forwarded rather than
-// dropped, and H.264 is not offered.
+// dropped, and H.264 is not offered. Recording writes packets in arrival
+// order (no jitter buffer: a retransmission that arrives late is not put
+// back in place) and records no H.264.
 package media
