@@ -540,6 +540,7 @@ type trackWriter struct {
 	segStart time.Time
 	first    uint32
 	last     uint32
+	lastAt   time.Time // arrival of the last packet written
 	hasData  bool
 	seq      int
 	total    hash.Hash
@@ -692,6 +693,7 @@ func (w *trackWriter) write(p recPacket) {
 		w.first, w.segStart, w.hasData = pkt.Timestamp, p.at, true
 	}
 	w.last = pkt.Timestamp
+	w.lastAt = p.at
 	w.ended = p.at.UTC()
 	var err error
 	if w.video {
@@ -709,7 +711,7 @@ func (w *trackWriter) write(p recPacket) {
 	}
 	if w.sealNext || p.at.Sub(w.segStart) >= w.rec.opts.SegmentDuration {
 		w.sealNext = false
-		w.sealSegment(p.at)
+		w.sealSegment()
 	}
 }
 
@@ -738,7 +740,7 @@ func (w *trackWriter) sealAtFrameEnd() {
 		w.sealNext = true
 		return
 	}
-	w.sealSegment(w.rec.m.cfg.Now())
+	w.sealSegment()
 }
 
 // inPause reports whether a packet stamped at falls in the last pause.
@@ -751,12 +753,14 @@ func (w *trackWriter) inPause(at time.Time) bool {
 	return n >= pa && (ra == 0 || n < ra)
 }
 
-func (w *trackWriter) sealSegment(at time.Time) {
+// sealSegment seals what the buffer holds. Its span is from its first
+// packet's arrival to its last's.
+func (w *trackWriter) sealSegment() {
 	if w.buf.Len() == 0 || w.err != nil {
 		return
 	}
 	plain := w.buf.Bytes()
-	if err := w.rec.seal(w, plain, w.first, w.last, w.segStart, at); err != nil {
+	if err := w.rec.seal(w, plain, w.first, w.last, w.segStart, w.lastAt); err != nil {
 		w.fail(err)
 		return
 	}
@@ -773,7 +777,7 @@ func (w *trackWriter) close() {
 	}
 	// A part-written frame is dropped with the rest of this writer's state:
 	// its bytes are not in the buffer until complete.
-	w.sealSegment(w.rec.m.cfg.Now())
+	w.sealSegment()
 	w.ended = w.rec.m.cfg.Now().UTC()
 }
 
