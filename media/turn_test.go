@@ -201,3 +201,35 @@ func TestValidICEURL(t *testing.T) {
 		}
 	}
 }
+
+// The username comes off the network in every TURN request: parsing it
+// never panics, and a credential we issue always checks out until it
+// expires.
+func FuzzTURNUsername(f *testing.F) {
+	for _, s := range []string{"1700000001:alice", "alice", ":", "1700000001:", "-1:x", "99999999999999999999:x", "1700000001:a:b"} {
+		f.Add(s)
+	}
+	now := time.Unix(1700000000, 0)
+	f.Fuzz(func(t *testing.T, s string) {
+		user, ok := checkTURNUsername(s, now)
+		if ok && (user == "" || !strings.HasSuffix(s, ":"+user)) {
+			t.Fatalf("%q accepted with user %q", s, user)
+		}
+		if s == "" || strings.ContainsRune(s, 0) {
+			return
+		}
+		name, _ := TURNCredentials(turnSecret, s, now.Add(time.Minute))
+		if got, ok := checkTURNUsername(name, now); !ok || got != s {
+			t.Fatalf("issued %q for %q, checked as %q %v", name, s, got, ok)
+		}
+	})
+}
+
+func FuzzValidICEURL(f *testing.F) {
+	for _, s := range []string{"stun:h:1", "turn:h?transport=udp", "turns:[::1]:443?transport=tcp", "x", "turn::::"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_ = ValidICEURL(s) // must not panic
+	})
+}
