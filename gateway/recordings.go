@@ -447,10 +447,17 @@ func (r *Recordings) download(c *fiber.Ctx) error {
 	return c.SendStream(pr)
 }
 
-// writeZip bundles every track's file with manifest.json and
-// manifest.sig, so the hashes can be checked without tacklegate.
+// writeZip bundles every track's file with manifest.json, manifest.sig
+// and a README saying how to check them without tacklegate.
 func (r *Recordings) writeZip(w io.Writer, dir string, man *media.Manifest) error {
 	z := zip.NewWriter(w)
+	readme, err := z.Create("README.txt")
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(readme, zipReadme); err != nil {
+		return err
+	}
 	for _, name := range []string{"manifest.json", "manifest.sig"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -476,6 +483,20 @@ func (r *Recordings) writeZip(w io.Writer, dir string, man *media.Manifest) erro
 	}
 	return z.Close()
 }
+
+const zipReadme = `本录像的校验方法 (how to check this recording)
+
+1. manifest.json 的 SHA-256 记录在订单的证据链中 (manifest_sha256)。
+   The SHA-256 of manifest.json is in the order's evidence chain.
+2. manifest.sig 是 manifest.json 的 Ed25519 签名（十六进制），公钥是
+   manifest.json 中的 public_key。
+   manifest.sig is the hex Ed25519 signature of manifest.json's exact bytes
+   by the key in its "public_key" field.
+3. 每个 .ivf / .ogg 文件的 SHA-256 等于 manifest.json 中 tracks[].sha256。
+   Each file's SHA-256 equals its tracks[].sha256 in manifest.json
+   (sha256sum *.ivf *.ogg). "segments" lists how each file was sealed on
+   disk, and "pauses" the times nothing was recorded.
+`
 
 // trackFileName is "<participant>_<track>.<container>", safe in a
 // Content-Disposition header and a zip.

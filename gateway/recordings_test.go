@@ -4,6 +4,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -290,8 +293,30 @@ func TestRecordingAnInspection(t *testing.T) {
 	for _, f := range z.File {
 		names = append(names, f.Name)
 	}
-	if len(names) != 4 || names[0] != "manifest.json" || names[1] != "manifest.sig" {
-		t.Errorf("zip holds %v, want the manifest, its signature and two files", names)
+	if len(names) != 5 || names[0] != "README.txt" || names[1] != "manifest.json" || names[2] != "manifest.sig" {
+		t.Fatalf("zip holds %v, want a README, the manifest, its signature and two files", names)
+	}
+	// What the README says a third party can check, checked.
+	files := map[string][]byte{}
+	for _, f := range z.File {
+		rc, _ := f.Open()
+		files[f.Name], _ = io.ReadAll(rc)
+		rc.Close()
+	}
+	var man media.Manifest
+	if err := json.Unmarshal(files["manifest.json"], &man); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := hex.DecodeString(man.PublicKey)
+	sig, _ := hex.DecodeString(strings.TrimSpace(string(files["manifest.sig"])))
+	if !ed25519.Verify(pub, files["manifest.json"], sig) || hexSHA(files["manifest.json"]) != stopped.ManifestSHA256 {
+		t.Error("the zip's manifest does not verify against its signature and the recorded hash")
+	}
+	for _, tr := range man.Tracks {
+		name := strings.NewReplacer("/", "_").Replace(tr.ID) + "." + tr.Container
+		if hexSHA(files[name]) != tr.SHA256 {
+			t.Errorf("zip file %s does not hash to the manifest's %s", name, tr.SHA256)
+		}
 	}
 
 	// A changed segment: the download is refused, naming it.
