@@ -64,6 +64,10 @@ type Config struct {
 	LLM           LLM
 	Chat          Chat
 
+	TURN          TURN     // the embedded TURN server; off unless TURN_ADDR is set
+	ICEServers    []string // extra STUN/TURN URLs handed to clients
+	RecordingsDir string   // where room recordings are kept; see RecordingsPath
+
 	raw map[string]string // the merged textual values, for Redacted
 }
 
@@ -378,6 +382,13 @@ var settings = []setting{
 	}},
 	{env: Prefix + "LLM_TIMEOUT", def: "15s", help: "longest a model may take for one whole answer; past it the retrieval answer is sent instead", set: dur(func(c *Config) *time.Duration { return &c.LLM.Timeout }, time.Second)},
 
+	{env: Prefix + "TURN_ADDR", help: "optional UDP address of the embedded TURN server for clients with no direct path to the video rooms (e.g. :3478); unset switches it off", set: setTURNAddr},
+	{env: Prefix + "TURN_SECRET", secret: true, help: "shared secret of the short-lived TURN credentials (at least 16 characters); also valid for external TURN servers in ICE_SERVERS (coturn use-auth-secret)", set: setTURNSecret},
+	{env: Prefix + "TURN_PUBLIC_IP", help: "the IP address clients reach the TURN server at, announced as the relay address; required unless TURN_ADDR names one", set: setTURNPublicIP},
+	{env: Prefix + "TURN_REALM", def: "tacklegate", help: "TURN realm", set: setTURNRealm},
+	{env: Prefix + "ICE_SERVERS", help: "extra STUN/TURN URLs for clients, comma-separated (e.g. stun:stun.example.com:3478,turns:turn.example.com:443?transport=tcp); TURN ones get credentials made with TURN_SECRET", set: setICEServers},
+	{env: Prefix + "RECORDINGS_DIR", help: "where room recordings are kept, encrypted (default: recordings beside the SQLite database, else ./data/recordings)", set: setRecordingsDir},
+
 	{env: Prefix + "WECHAT_APP_ID", help: "mini-program AppID (wx…); unset switches the mini-program channel off", set: func(c *Config, v string) error {
 		if !strings.HasPrefix(v, "wx") || len(v) < 10 {
 			return fmt.Errorf("%q does not look like a mini-program AppID (wx followed by 16 characters)", v)
@@ -666,6 +677,7 @@ func (c *Config) validateGroups(sources map[string]string) []error {
 	if c.LLM.BaseURL == "" && (c.LLM.Model != "" || c.LLM.VisionModel != "") {
 		errs = append(errs, &FieldError{Var: Prefix + "LLM_BASE_URL", Source: source(Prefix + "LLM_BASE_URL"), Reason: "is not set; it is required when " + Prefix + "LLM_MODEL or " + Prefix + "LLM_VISION_MODEL is set"})
 	}
+	errs = append(errs, c.validateMedia(source)...)
 	if c.WeChatPay.Enabled() && !c.WeChat.Enabled() {
 		errs = append(errs, &FieldError{Var: Prefix + "WECHATPAY_MCH_ID", Source: source(Prefix + "WECHATPAY_MCH_ID"), Reason: "needs the mini-program (" + Prefix + "WECHAT_APP_ID): payments are made from it"})
 	}

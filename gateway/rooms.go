@@ -24,6 +24,9 @@ import (
 type Rooms struct {
 	Manager  *media.Manager
 	TokenTTL time.Duration // default 2 h
+	// ICE, if set, lists the STUN/TURN servers room answers hand to
+	// clients, TURN with short-lived credentials (see turn.go).
+	ICE *media.ICEServers
 }
 
 // roomClaims is what a room token carries: which room, who, in which role.
@@ -79,7 +82,8 @@ func (h *roomHandlers) answer(c *fiber.Ctx, room string, audioOnly bool) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"room_id": room, "audio_only": audioOnly, "token": tok,
-		"expires_in": int(h.rooms.TokenTTL.Seconds()), "ws": "/ws?token=" + tok, "page": "/room/" + room})
+		"expires_in": int(h.rooms.TokenTTL.Seconds()), "ws": "/ws?token=" + tok, "page": "/room/" + room,
+		"ice_servers": h.iceServers(participantID(caller(c)))})
 }
 
 // create opens a room (a video help call, or a voice call with audio_only)

@@ -84,6 +84,11 @@ type clientOptions struct {
 	// lean receivers only count packets: benchmarks measure the SFU,
 	// not the test client's bookkeeping.
 	lean bool
+	// iceServers are the client's STUN/TURN servers; relayOnly makes it
+	// use relay candidates only (ICETransportPolicyRelay), as a browser
+	// behind a network that allows no direct UDP.
+	iceServers []webrtc.ICEServer
+	relayOnly  bool
 }
 
 // recvTrack is what a client received on one track.
@@ -196,7 +201,11 @@ func newClient(t testing.TB, m *Manager, room, id string, opts clientOptions) *t
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.pc, err = api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
+	pcCfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, ICEServers: opts.iceServers}
+	if opts.relayOnly {
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	c.pc, err = api.NewPeerConnection(pcCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

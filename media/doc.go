@@ -71,6 +71,11 @@
 // pion/webrtc#2133) and browsers can. A client that cannot roll back either
 // (a pion bench client) asks with "restart-ice" instead of offering.
 //
+// The server's first offer waits until ICE has connected: a pion-based
+// client that gets an offer right after the answer to its first one, before
+// pion has started its ICE transport, mistakes it for an ICE restart and
+// never connects (see negotiate). Browsers are unaffected either way.
+//
 // Candidates are trickled both ways. The server sends its candidates only
 // after the description they belong to, and keeps a client's candidates
 // that arrive ahead of their description (matched by ufrag) until it comes.
@@ -110,12 +115,34 @@
 // video m-line inactive in the SDP they send and report video_not_allowed
 // when a client offers to send video; the call goes on with audio.
 //
+// # TURN
+//
+// StartTURN runs an embedded TURN server (pion/turn v5) on one UDP
+// address, for clients with no direct UDP path to the SFU. Its
+// credentials are the TURN REST scheme, minted per participant by
+// ICEServers.For and checked statelessly, so they expire on their own;
+// its relays reach only this machine. See turn.go.
+//
+// # Recording
+//
+// Manager.StartRecording records every track of a room, each to its own
+// IVF (VP8) or Ogg (Opus) file, written in encrypted, hashed, chained
+// segments with pause/resume; Stop signs a manifest; VerifyRecording and
+// ExportTrack check and give back the files. The caller supplies the key
+// and stores the chain heads reported by OnSegment. See record.go.
+//
 // # Not here yet
 //
-// TURN, recording and the H5 page are separate work (issue 8 items 4-6).
-// Within this package: no VP8 picture-id/TL0PICIDX rewriting across
+// The H5 page is separate work (issue 8 item 6). TURN is UDP only: no TURN
+// over TCP or TLS on 443 yet, for networks that block UDP altogether.
+// Within this package: no bandwidth probing, so a subscriber moved down a
+// layer climbs back only as GCC's estimate creeps up, and on a link it
+// does not fill the estimate overshoots and swings back (measured in
+// docs/PERFORMANCE.md); no VP8 picture-id/TL0PICIDX rewriting across
 // simulcast switches (browsers accept the jump at a keyframe), no temporal
 // layers or SVC, no pausing video a subscriber cannot afford even at the
 // lowest layer, padding-only probe packets are forwarded rather than
-// dropped, and H.264 is not offered.
+// dropped, and H.264 is not offered. Recording writes packets in arrival
+// order (no jitter buffer: a retransmission that arrives late is not put
+// back in place) and records no H.264.
 package media

@@ -22,6 +22,7 @@ const (
 	CodeSessionClosed   Code = "session_closed"    // this Session is over (left, replaced by a newer Join, or removed) → conflict; close the socket
 	CodeClosed          Code = "closed"            // the Manager is shut down → unavailable
 	CodeInternal        Code = "internal"          // pion failed us; the message is safe to show, the cause is in Err → internal
+	CodeRecordingState  Code = "recording_state"   // start while recording, pause while paused, anything after stop → conflict
 )
 
 // Error is every error media returns. Message is safe to show a user; Err is

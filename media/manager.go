@@ -242,6 +242,9 @@ func (m *Manager) roomClosed(r *Room, why string) {
 	// The call lasted until the last person left, not until the grace
 	// that followed ran out.
 	dur := end.Sub(r.opened)
+	if rec, ok := r.Recording(); ok {
+		_, _ = rec.Stop() // errors are logged by Stop
+	}
 	r.log.Info("room closed", "reason", why, "duration", dur.Round(time.Millisecond), "peak", peak)
 	if h := m.cfg.Hooks.OnRoomClosed; h != nil {
 		h(RoomEvent{Room: r.id, AudioOnly: r.opts.AudioOnly, Opened: r.opened, Closed: now, Duration: dur,

@@ -130,8 +130,22 @@ func candidateUfrag(c webrtc.ICECandidateInit) string {
 // allows, or as soon as it does. Ops do not call it: they set needOffer,
 // and the op loop calls it when no more ops are queued, so a burst of
 // changes (someone joins with two tracks) makes one offer, not two.
+//
+// The first offer of ours also waits for ICE to connect. A pion client
+// (our bench and test clients, native apps built on pion) that applies an
+// offer right after the answer to its own first offer, before pion has
+// started its ICE transport for that answer, compares the offer's ICE
+// credentials with the empty ones its agent still has, takes that for an
+// ICE restart, and answers with new credentials of its own, which our
+// side then never adopts: the call never connects (about one join in ten
+// when others were already publishing). Our ICE being connected proves the
+// client's agent knows our credentials, so an offer after it is safe; it
+// costs nothing in practice, since the subscriptions it carries cannot
+// receive media before DTLS is up anyway. An ICE restart the client asked
+// for does not wait: its new credentials are meant to replace the old.
 func (p *participant) negotiate() {
-	if !p.clientOffered || p.pc.SignalingState() != webrtc.SignalingStateStable {
+	held := !p.iceUp && !p.iceRestart
+	if !p.clientOffered || held || p.pc.SignalingState() != webrtc.SignalingStateStable {
 		p.needOffer = true
 		return
 	}

@@ -53,6 +53,7 @@ type participant struct {
 
 	// Op-loop state: touched only by functions running on the op loop.
 	clientOffered bool // the client's first offer has been answered
+	iceUp         bool // ICE has connected once: both sides' transports have started
 	needOffer     bool // something changed that the client has not been offered yet
 	iceRestart    bool // the next offer restarts ICE
 	pendingCands  []webrtc.ICECandidateInit
@@ -108,6 +109,13 @@ func (p *participant) start() error {
 		p.emitCandidate(Signal{Type: TypeCandidate, Candidate: &init})
 	})
 	pc.OnConnectionStateChange(p.onConnectionState)
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		if st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted {
+			// Not inline: pion is calling us. The op loop offers
+			// whatever waited for this (see negotiate).
+			p.m.spawn(func() { p.post(func() { p.iceUp = true }) })
+		}
+	})
 	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		if !p.m.enter() {
 			return

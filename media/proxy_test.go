@@ -1,6 +1,7 @@
 package media
 
 import (
+	"errors"
 	"math/rand"
 	"net"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -33,9 +35,18 @@ type lossyProxy struct {
 	client *net.UDPAddr
 
 	blackhole atomic.Bool // drop everything: the path is dead
-	dropped   atomic.Int64
-	passed    atomic.Int64
-	wg        sync.WaitGroup
+	// capBps, when set, shapes the SFU→client direction to that many bit/s
+	// through a queue of at most capQueue of delay, tail-dropping beyond:
+	// a slow downlink, as tc tbf would make one.
+	capBps   atomic.Int64
+	capQueue time.Duration
+	shaped   chan []byte
+	capDrops atomic.Int64
+	queued   atomic.Int64 // bytes in the capped queue
+	dwg      sync.WaitGroup
+	dropped  atomic.Int64
+	passed   atomic.Int64
+	wg       sync.WaitGroup
 }
 
 func newLossyProxy(t testing.TB, loss float64, seed int64) *lossyProxy {
@@ -55,7 +66,11 @@ func newLossyProxy(t testing.TB, loss float64, seed int64) *lossyProxy {
 	t.Cleanup(func() {
 		_ = face.Close()
 		_ = up.Close()
-		p.wg.Wait()
+		p.wg.Wait() // the pumps: nothing is queued for shaping after this
+		if p.shaped != nil {
+			close(p.shaped)
+			p.dwg.Wait()
+		}
 	})
 	return p
 }
@@ -91,10 +106,65 @@ func (p *lossyProxy) pump(from *net.UDPConn, fromClient bool) {
 			continue
 		}
 		p.passed.Add(1)
+		if !fromClient && client != nil && p.capBps.Load() > 0 {
+			p.shape(buf[:n])
+			continue
+		}
 		if fromClient && to != nil {
 			_, _ = p.up.WriteToUDP(buf[:n], to)
 		} else if !fromClient && client != nil {
 			_, _ = p.face.WriteToUDP(buf[:n], client)
+		}
+	}
+}
+
+// limit caps the SFU→client direction at bps with a queue of at most
+// queue's worth of delay.
+func (p *lossyProxy) limit(bps int64, queue time.Duration) {
+	p.capQueue = queue
+	p.shaped = make(chan []byte, 4096)
+	p.capBps.Store(bps)
+	p.dwg.Add(1)
+	go p.drain()
+}
+
+// shape queues a packet for the capped downlink, or drops it when the
+// queue already holds capQueue of sending time.
+func (p *lossyProxy) shape(b []byte) {
+	limit := int(p.capBps.Load() * int64(p.capQueue) / int64(time.Second) / 8)
+	if p.queued.Load()+int64(len(b)) > int64(limit) {
+		p.capDrops.Add(1)
+		return
+	}
+	p.queued.Add(int64(len(b)))
+	select {
+	case p.shaped <- append([]byte(nil), b...):
+	default:
+		p.queued.Add(-int64(len(b)))
+		p.capDrops.Add(1)
+	}
+}
+
+// drain sends the capped downlink's queue at the capped rate.
+func (p *lossyProxy) drain() {
+	defer p.dwg.Done()
+	next := time.Now()
+	closed := false
+	for b := range p.shaped {
+		p.queued.Add(-int64(len(b)))
+		if closed {
+			continue
+		}
+		if now := time.Now(); next.Before(now) {
+			next = now
+		}
+		next = next.Add(time.Duration(int64(len(b)) * 8 * int64(time.Second) / p.capBps.Load()))
+		time.Sleep(time.Until(next))
+		p.mu.Lock()
+		client := p.client
+		p.mu.Unlock()
+		if _, err := p.face.WriteToUDP(b, client); err != nil && errors.Is(err, net.ErrClosed) {
+			closed = true
 		}
 	}
 }

@@ -36,6 +36,7 @@ type Room struct {
 	closed       bool
 	emptyTimer   *time.Timer
 	emptyGen     uint64
+	rec          *Recording // the recording in progress, if any (record.go)
 }
 
 func newRoom(m *Manager, id string, opts RoomOptions) *Room {
@@ -187,7 +188,11 @@ func (r *Room) publish(p *participant, remote *webrtc.TrackRemote, recv *webrtc.
 	if isNew {
 		r.mu.Lock()
 		r.tracks = append(r.tracks, t)
+		rec := r.rec
 		r.mu.Unlock()
+		if rec != nil {
+			rec.addTrack(t)
+		}
 		for _, s := range r.snapshot() {
 			s.subscribe(t)
 		}
@@ -221,6 +226,9 @@ func (r *Room) unpublish(t *publishedTrack) {
 	p.mu.Unlock()
 	for _, d := range t.end() {
 		d.sub.unsubscribe(t)
+	}
+	if w := t.rec.Swap(nil); w != nil {
+		w.stop() // its last segment sealed
 	}
 	t.log.Info("track ended")
 }

@@ -125,3 +125,66 @@ func TestSimulcastLayerPerSubscriber(t *testing.T) {
 		t.Error("a subscriber without video published some")
 	}
 }
+
+// Adaptive quality end to end, with nothing overridden: a subscriber
+// whose downlink is capped (a shaping UDP proxy, 500 kbit/s with a 150 ms
+// queue) sees delay and loss, its GCC estimate falls, and the SFU moves it
+// to a lower simulcast layer that fits, while a subscriber on an open link
+// keeps the top layer. Both start from a 3 Mbit/s estimate, so the top
+// layer is where each begins.
+func TestSimulcastFollowsACappedDownlink(t *testing.T) {
+	t.Parallel()
+	m := newTestManager(t, func(c *Config) { c.InitialBitrate = 3_000_000 })
+	proxy := newLossyProxy(t, 0, 1)
+	proxy.limit(500_000, 150*time.Millisecond)
+
+	// Layers of about 80, 320 and 1300 kbit/s.
+	pub := newClient(t, m, "cap", "pub", clientOptions{audio: true, simulcast: []string{"q", "h", "f"}, frameBytes: 300})
+	capped := newClient(t, m, "cap", "capped", clientOptions{audio: true, proxy: proxy})
+	open := newClient(t, m, "cap", "open", clientOptions{audio: true})
+	for _, c := range []*testClient{pub, capped, open} {
+		c.join()
+		c.startMedia()
+	}
+	layerOf := func(c *testClient) (string, int64) {
+		rt := c.received("pub", "video")
+		if rt == nil {
+			return "", 0
+		}
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return rt.lastLayer, rt.frames.Load()
+	}
+	waitFor(t, 15*time.Second, "the open subscriber on layer f", func() bool {
+		l, n := layerOf(open)
+		return l == "f" && n > 30
+	})
+	capSub := serverParticipant(t, m, "cap", "capped")
+	waitFor(t, 20*time.Second, "the capped subscriber to move below layer f", func() bool {
+		l, _ := layerOf(capped)
+		return l == "q" || l == "h"
+	})
+	layer, before := layerOf(capped)
+	est := capSub.estimate()
+	rt := capped.received("pub", "video")
+	rt.mu.Lock()
+	fromTop := rt.byLayer["f"]
+	rt.mu.Unlock()
+	if fromTop == 0 {
+		t.Error("the capped subscriber never had layer f: the test did not see it adapt")
+	}
+	t.Logf("capped: %d frames of f, then layer %s, estimate %d bit/s, shaper dropped %d packets; open: estimate %d bit/s",
+		fromTop, layer, est, proxy.capDrops.Load(), serverParticipant(t, m, "cap", "open").estimate())
+	if est >= 1_300_000 {
+		t.Errorf("the capped subscriber's estimate is %d bit/s, above the 500 kbit/s link", est)
+	}
+	// Pictures keep coming on the lower layer, and the open subscriber
+	// was not dragged down with it.
+	time.Sleep(time.Second)
+	if l, after := layerOf(capped); after-before < 10 || l == "f" {
+		t.Errorf("capped subscriber: %d frames in the second after the switch, now on %q", after-before, l)
+	}
+	if l, _ := layerOf(open); l != "f" {
+		t.Errorf("the open subscriber moved to layer %q", l)
+	}
+}

@@ -40,6 +40,8 @@ type publishedTrack struct {
 	// downs is read on every packet, so it is copy-on-write behind an
 	// atomic pointer; writers hold mu.
 	downs atomic.Pointer[[]*downTrack]
+	// rec, while the room records, takes a copy of every packet.
+	rec atomic.Pointer[trackWriter]
 }
 
 // layer is one RTP stream of a published track.
@@ -162,6 +164,9 @@ func (t *publishedTrack) forward(l *layer) {
 		now := time.Now().UnixNano()
 		for _, d := range *t.downs.Load() {
 			d.write(l, &pkt, key, now)
+		}
+		if w := t.rec.Load(); w != nil {
+			w.push(l, buf[:n])
 		}
 	}
 }

@@ -140,6 +140,11 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		return fail(e, "cannot start the video rooms", err)
 	}
 	defer rooms.Close()
+	ice, stopTURN, err := startTURN(cfg, logger)
+	if err != nil {
+		return fail(e, "cannot start the TURN server", err)
+	}
+	defer stopTURN()
 	reg := prometheus.NewRegistry()
 	gateway.RegisterRuntimeMetrics(reg)
 	srv := gateway.New(gateway.Options{
@@ -153,7 +158,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		Version:      version + " " + revision,
 		Callbacks:    callbacks,
 		Identity:     identity,
-		Rooms:        &gateway.Rooms{Manager: rooms},
+		Rooms:        &gateway.Rooms{Manager: rooms, ICE: ice},
 		Rental:       rent,
 	})
 	if app.bridge != nil {
@@ -162,6 +167,11 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	}
 	srv.MountLive(app.live)
 	srv.MountKnowledge(&gateway.Knowledge{DB: app.db, Assistant: kb, Logger: logger})
+	recordings := &gateway.Recordings{Manager: rooms, DB: app.db, Dir: cfg.RecordingsPath(), DataKey: app.dataKey, Logger: logger}
+	if err := srv.MountRecordings(ctx, recordings); err != nil {
+		return fail(e, "cannot start recordings", err)
+	}
+	defer recordings.Close() // before the rooms and the database close
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
 		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
