@@ -413,13 +413,21 @@ func (c *Calls) openRoom(kind string) (string, error) {
 	return room, nil
 }
 
+// callClaims are a room token's claims (rooms.go checks them) and whether
+// the call is voice only, so the page knows before joining whether to
+// open the camera for its preview.
+type callClaims struct {
+	roomClaims
+	Audio bool `json:"audio,omitempty"`
+}
+
 // token mints a room token (the same kind rooms.go hands out) carrying the
 // participant's name, so the other side sees who they talk to.
-func (c *Calls) token(room string, p Principal, name string) (string, error) {
+func (c *Calls) token(room string, p Principal, name string, audioOnly bool) (string, error) {
 	now := time.Now()
-	claims := roomClaims{Room: room, Participant: participantID(p), Name: name, Role: string(p.Role), RegisteredClaims: jwt.RegisteredClaims{
+	claims := callClaims{roomClaims: roomClaims{Room: room, Participant: participantID(p), Name: name, Role: string(p.Role), RegisteredClaims: jwt.RegisteredClaims{
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(c.ttl)), Issuer: "tacklegate-rooms",
-	}}
+	}}, Audio: audioOnly}
 	t, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(c.key)
 	return t, rental.Wrap("calls.token", rental.KindInternal, "", err)
 }
@@ -444,7 +452,7 @@ func (c *Calls) Video(ctx context.Context, conv rental.Conversation, staffUserID
 	if err != nil {
 		return "", "", err
 	}
-	custTok, staffTok, err := c.tokensFor(ctx, room, conv.MemberID, staffUserID)
+	custTok, staffTok, err := c.tokensFor(ctx, room, conv.MemberID, staffUserID, false)
 	if err != nil {
 		c.closeRoom(room)
 		return "", "", err
@@ -463,13 +471,13 @@ func (c *Calls) Video(ctx context.Context, conv rental.Conversation, staffUserID
 
 // tokensFor mints the customer's and the staff member's tokens for a call
 // staff start. Names are read outside any transaction (plain reads).
-func (c *Calls) tokensFor(ctx context.Context, room string, member rental.MemberID, staffUserID string) (string, string, error) {
+func (c *Calls) tokensFor(ctx context.Context, room string, member rental.MemberID, staffUserID string, audioOnly bool) (string, string, error) {
 	custTok, err := c.token(room, Principal{Role: rental.RoleCustomer, Subject: "m:" + strconv.FormatInt(int64(member), 10)},
-		c.customerLabel(ctx, member))
+		c.customerLabel(ctx, member), audioOnly)
 	if err != nil {
 		return "", "", err
 	}
-	staffTok, err := c.token(room, Principal{Role: rental.RoleStaff, Subject: staffUserID}, c.staffName(ctx, staffUserID))
+	staffTok, err := c.token(room, Principal{Role: rental.RoleStaff, Subject: staffUserID}, c.staffName(ctx, staffUserID), audioOnly)
 	return custTok, staffTok, err
 }
 

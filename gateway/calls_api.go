@@ -145,7 +145,7 @@ func (h *callHandlers) start(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	tok, err := h.c.token(room, p, rental.CustomerLabel(member))
+	tok, err := h.c.token(room, p, rental.CustomerLabel(member), kind == "voice")
 	if err != nil {
 		h.c.closeRoom(room)
 		return err
@@ -241,9 +241,9 @@ func (h *callHandlers) staffStart(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	custTok, staffTok, err := h.c.tokensFor(c.UserContext(), room, conv.MemberID, p.Subject)
+	custTok, staffTok, err := h.c.tokensFor(c.UserContext(), room, conv.MemberID, p.Subject, kind == "voice")
 	if p.Role == rental.RoleOwner && err == nil {
-		staffTok, err = h.c.token(room, p, "店主")
+		staffTok, err = h.c.token(room, p, "店主", kind == "voice")
 	}
 	if err != nil {
 		h.c.closeRoom(room)

@@ -119,11 +119,14 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		return fail(e, "cannot start: reading the knowledge base", err)
 	}
 	app.desk = desk
+	if app.calls, err = app.newCalls(cfg, logger); err != nil {
+		return fail(e, "cannot start", err)
+	}
 	workers := app.startWorkers(ctx, cfg, logger, rent)
 	defer workers()
 	// The video rooms (pion SFU) live in this process; their signaling goes
 	// over /ws. Ports and public addresses are pion's defaults for now.
-	rooms, err := media.NewManager(media.Config{Logger: logger})
+	rooms, err := media.NewManager(media.Config{Logger: logger, Hooks: app.calls.MediaHooks()})
 	if err != nil {
 		return fail(e, "cannot start the video rooms", err)
 	}
@@ -148,6 +151,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		srv.MountBridge(app.bridge)
 	}
 	srv.MountKnowledge(&gateway.Knowledge{DB: app.db, Assistant: kb, Logger: logger})
+	srv.MountCalls(app.calls, rooms)
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
 		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
@@ -285,6 +289,9 @@ type app struct {
 	// desk is the assistant's hook into the bridge (set by serve before
 	// startWorkers; nil in commands that run no bridge).
 	desk *assistant.Desk
+	// calls is the video/voice call flow (set by serve before startWorkers;
+	// nil in commands that run no gateway).
+	calls *gateway.Calls
 }
 
 // openApp opens the database (applying migrations if allowed), checks the
@@ -399,7 +406,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	if a.wechat != nil && a.wecom != nil {
 		var err error
 		if a.bridge, err = gateway.NewBridge(gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now,
-			Assistant: a.desk}); err != nil {
+			Assistant: a.desk, Video: a.callsVideo()}); err != nil {
 			logger.Error("the message bridge cannot start", "error", err)
 		} else {
 			maps.Copy(handlers, a.bridge.Handlers())
@@ -409,10 +416,20 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	if a.calls != nil {
+		maps.Copy(handlers, a.calls.Handlers())
+	}
 	w := &store.OutboxWorker{DB: a.db, Handlers: handlers, Logger: logger}
 	go func() { w.Run(wctx); close(done) }()
 	jobsDone := make(chan struct{})
 	go func() { rent.Run(wctx); close(jobsDone) }()
+	callsDone := make(chan struct{})
+	go func() {
+		if a.calls != nil {
+			a.calls.Run(wctx)
+		}
+		close(callsDone)
+	}()
 	bridgeDone := make(chan struct{})
 	go func() {
 		if a.bridge != nil {
@@ -420,7 +437,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 		}
 		close(bridgeDone)
 	}()
-	return func() { cancel(); <-done; <-jobsDone; <-bridgeDone }
+	return func() { cancel(); <-done; <-jobsDone; <-bridgeDone; <-callsDone }
 }
 
 func (a *app) checks() map[string]gateway.Check {
