@@ -17,7 +17,7 @@
     participants: {}, // id → {state, tile, stream}
     joined: false, ended: false, everMet: false, leaving: false,
     makingOffer: false, restartTimer: null, reconnectTries: 0, statsTimer: null, lastStats: null,
-    quality: "", stats: {},
+    quality: "", stats: {}, chain: Promise.resolve(),
   };
   window.__tgRoom = R;
 
@@ -92,7 +92,9 @@
     ws.onmessage = (ev) => {
       let m;
       try { m = JSON.parse(ev.data); } catch (e) { return; }
-      onSignal(m).catch((e) => console.warn("signal", m.type, e));
+      // One signal at a time, in order: an offer must not overtake the
+      // answer before it while that answer is being applied.
+      R.chain = R.chain.then(() => onSignal(m)).catch((e) => console.warn("signal", m.type, e));
     };
     ws.onclose = () => {
       if (R.ws !== ws || R.ended || R.leaving) return;

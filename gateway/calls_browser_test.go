@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tacklegate/tacklegate/adapters/store"
+	"github.com/tacklegate/tacklegate/adapters/store/storetest"
+	"github.com/tacklegate/tacklegate/gateway/browsertest"
+)
+
+// framesDecodedJS sums framesDecoded of the page's inbound video.
+const framesDecodedJS = `(async () => {
+  const r = window.__tgRoom;
+  if (!r || !r.pc) return 0;
+  const s = await r.pc.getStats();
+  let f = 0;
+  s.forEach((x) => { if (x.type === "inbound-rtp" && x.kind === "video") f += x.framesDecoded || 0; });
+  return f;
+})()`
+
+// roomDebugJS describes the page's call, for failures.
+const roomDebugJS = `(async () => {
+  const r = window.__tgRoom;
+  if (!r || !r.pc) return "no pc; status " + document.getElementById("status").textContent;
+  const pc = r.pc;
+  const out = {ice: pc.iceConnectionState, conn: pc.connectionState, sig: pc.signalingState, status: document.getElementById("status").textContent,
+    participants: Object.keys(r.participants), transceivers: pc.getTransceivers().map((t) => t.mid + ":" + t.direction + "/" + t.currentDirection + ":" + (t.receiver.track && t.receiver.track.kind)),
+    stats: []};
+  (await pc.getStats()).forEach((x) => { if (x.type === "inbound-rtp" || x.type === "outbound-rtp" || (x.type === "candidate-pair" && x.nominated)) out.stats.push(x.type + " " + (x.kind||"") + " pk=" + (x.packetsReceived||x.packetsSent||"") + " fd=" + (x.framesDecoded||"") + " st=" + (x.state||"")); });
+  out.remote = pc.remoteDescription && pc.remoteDescription.sdp.split("\r\n").filter((l) => l.startsWith("m=") || l.startsWith("a=msid") || l.startsWith("a=sendonly") || l.startsWith("a=recvonly") || l.startsWith("a=sendrecv") || l.startsWith("a=inactive")).join(" | ");
+  return JSON.stringify(out);
+})()`
+
+// browserEventually polls a page until cond holds, failing after d.
+func browserEventually[T any](t *testing.T, ctx context.Context, what, js string, d time.Duration, cond func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last T
+	var lastErr error
+	for time.Now().Before(deadline) {
+		v, err := browsertest.Eval[T](ctx, js)
+		if err == nil && cond(v) {
+			return v
+		}
+		last, lastErr = v, err
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: last %v (%v)", what, last, lastErr)
+	return last
+}
+
+// TestRoomPageTwoBrowsers: a customer starts a video call and a staff
+// member joins it, each in their own headless Chromium with a fake camera,
+// through the room page. Each side decodes the other's video (getStats
+// inbound-rtp framesDecoded > 0), sees the other's name, and the call goes
+// ringing → answered → ended with its times when the customer hangs up.
+func TestRoomPageTwoBrowsers(t *testing.T) {
+	if browsertest.Path() == "" {
+		browsertest.New(t, browsertest.Options{}) // skips, or fails in CI
+	}
+	e := newCallsEnv(t, storetest.Target{Name: "sqlite"}, []string{"laowang:老王"}, nil)
+	e.named("o-zhang", "张伟")
+	e.staff("laowang", "/on")
+	e.waitInbox("laowang", "已上班")
+	cust := e.login("o-zhang")
+	var s startOut
+	if st := postAuth(t, e.base+"/api/v1/calls", cust, map[string]any{"kind": "video", "entry_id": "teach-line"}, &s); st != 200 {
+		t.Fatalf("start: %d", st)
+	}
+	staffTok := e.staffLogin("laowang")
+	var j struct {
+		Token string `json:"token"`
+	}
+	if st := postAuth(t, e.base+"/api/v1/rooms/"+s.RoomID+"/join", staffTok, nil, &j); st != 200 {
+		t.Fatalf("staff join: %d", st)
+	}
+
+	// The server stops in a cleanup registered before the browsers'.
+	customer := browsertest.New(t, browsertest.Options{FakeMedia: true, Timeout: 3 * time.Minute})
+	staff := browsertest.New(t, browsertest.Options{FakeMedia: true, Timeout: 3 * time.Minute})
+	if err := chromedp.Do(customer, chromedp.Navigate(e.base+s.RoomURL), chromedp.WaitVisible("#join"), chromedp.Click("#join")); err != nil {
+		t.Fatalf("customer page: %v", err)
+	}
+	browserEventually(t, customer, "the customer waiting in the room", `!!(window.__tgRoom && window.__tgRoom.joined)`, 30*time.Second,
+		func(v bool) bool { return v })
+	if c := e.call(s.CallID); c.State != store.CallRinging {
+		t.Fatalf("alone in the room: %s", c.State)
+	}
+	if err := chromedp.Do(staff, chromedp.Navigate(e.base+"/room/"+s.RoomID+"?t="+url.QueryEscape(j.Token)), chromedp.WaitVisible("#join"),
+		chromedp.Click("#join")); err != nil {
+		t.Fatalf("staff page: %v", err)
+	}
+	c := e.waitState(s.CallID, store.CallAnswered)
+	if c.Staff != "laowang" {
+		t.Errorf("answered by %q", c.Staff)
+	}
+
+	for name, ctx := range map[string]context.Context{"customer": customer, "staff": staff} {
+		defer func() {
+			if t.Failed() {
+				d, err := browsertest.Eval[string](ctx, roomDebugJS)
+				t.Logf("%s page: %s %v", name, d, err)
+			}
+		}()
+		browserEventually(t, ctx, name+" decoding the other's video", framesDecodedJS, 90*time.Second, func(f float64) bool { return f > 0 })
+	}
+	tile := browserEventually(t, staff, "the customer's name on the staff side", `(document.querySelector(".tile .name")||{}).textContent||""`,
+		10*time.Second, func(s string) bool { return strings.Contains(s, "张伟") })
+	t.Logf("staff sees %q", tile)
+	browserEventually(t, customer, "a network quality reading", `window.__tgRoom.quality`, 15*time.Second,
+		func(q string) bool { return q == "good" || q == "fair" || q == "poor" })
+
+	// Muting the microphone shows on the other side.
+	if err := chromedp.Do(customer, chromedp.Click("#mic")); err != nil {
+		t.Fatal(err)
+	}
+	browserEventually(t, staff, "the customer's mute on the staff side", `(document.querySelector(".tile .name")||{}).textContent||""`,
+		10*time.Second, func(s string) bool { return strings.Contains(s, "🔇") })
+
+	if err := chromedp.Do(customer, chromedp.Click("#hangup")); err != nil {
+		t.Fatal(err)
+	}
+	c = e.waitState(s.CallID, store.CallEnded)
+	if c.AnsweredAt == nil || c.EndedAt == nil || !c.AnsweredAt.After(c.StartedAt) || !c.EndedAt.After(*c.AnsweredAt) {
+		t.Errorf("call times: started %v answered %v ended %v", c.StartedAt, c.AnsweredAt, c.EndedAt)
+	}
+	browserEventually(t, staff, "the staff page to show the end", `window.__tgRoom.ended && document.getElementById("ended-text").textContent`,
+		15*time.Second, func(s string) bool { return strings.Contains(s, "通话已结束") })
+}
