@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -113,15 +115,25 @@ func TestRoomPageTwoBrowsers(t *testing.T) {
 	tile := browserEventually(t, staff, "the customer's name on the staff side", `(document.querySelector(".tile .name")||{}).textContent||""`,
 		10*time.Second, func(s string) bool { return strings.Contains(s, "张伟") })
 	t.Logf("staff sees %q", tile)
+	browserEventually(t, customer, "the customer's status to say the call is on", `document.getElementById("status").textContent`, 10*time.Second,
+		func(s string) bool { return s == "视频通话中" })
 	browserEventually(t, customer, "a network quality reading", `window.__tgRoom.quality`, 15*time.Second,
 		func(q string) bool { return q == "good" || q == "fair" || q == "poor" })
 
+	// TACKLEGATE_SCREENSHOT_DIR keeps pictures of both pages, for a look.
+	if dir := os.Getenv("TACKLEGATE_SCREENSHOT_DIR"); dir != "" {
+		for name, ctx := range map[string]context.Context{"customer": customer, "staff": staff} {
+			if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+				os.WriteFile(filepath.Join(dir, "room-"+name+".png"), png, 0o644) //nolint:errcheck
+			}
+		}
+	}
 	// Muting the microphone shows on the other side.
 	if err := chromedp.Do(customer, chromedp.Click("#mic")); err != nil {
 		t.Fatal(err)
 	}
 	browserEventually(t, staff, "the customer's mute on the staff side", `(document.querySelector(".tile .name")||{}).textContent||""`,
-		10*time.Second, func(s string) bool { return strings.Contains(s, "🔇") })
+		10*time.Second, func(s string) bool { return strings.Contains(s, "已静音") })
 
 	if err := chromedp.Do(customer, chromedp.Click("#hangup")); err != nil {
 		t.Fatal(err)

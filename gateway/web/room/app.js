@@ -264,8 +264,8 @@
     const voice = R.audioOnly || st.audioOnly;
     p.nameEl.textContent = "";
     p.nameEl.appendChild(document.createTextNode(label(st)));
-    if (st.audioMuted) p.nameEl.appendChild(tg.el("span", { class: "m", title: "已静音" }, "🔇"));
-    if (st.videoMuted && !voice) p.nameEl.appendChild(tg.el("span", { class: "m", title: "摄像头已关" }, "📷✕"));
+    if (st.audioMuted) p.nameEl.appendChild(tg.el("span", { class: "m" }, "已静音"));
+    if (st.videoMuted && !voice) p.nameEl.appendChild(tg.el("span", { class: "m" }, "摄像头已关"));
     p.avatar.textContent = label(st).slice(0, 1);
     p.avatar.classList.toggle("hidden", !(voice || st.videoMuted));
     p.tile.classList.toggle("off", !!(voice || st.videoMuted));
@@ -299,6 +299,10 @@
     $("waiting").classList.toggle("hidden", !alone);
     $("waiting-text").textContent = R.everMet ? "对方已离开，等待重新加入…" : "正在呼叫，等待对方加入…";
     if (alone) setStatus("等待对方加入…");
+    else if (R.joined && !R.ended && R.pc) {
+      const ice = R.pc.iceConnectionState;
+      setStatus(ice === "connected" || ice === "completed" ? (R.audioOnly ? "语音通话中" : "视频通话中") : "正在连接…");
+    }
     layout();
   }
 
