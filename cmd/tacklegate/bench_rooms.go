@@ -46,6 +46,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	churnRooms := fs.Int("churn-rooms", 10, "rooms opened and closed per churn cycle")
 	parallel := fs.Int("parallel", 8, "rooms being joined at once")
 	pin := fs.Bool("pin", true, "pin the SFU to CPU 0 and the load generator to CPU 1 with taskset (when there are 2+ CPUs)")
+	heapProfile := fs.String("heap-profile", "", "write the SFU's heap profile after the churn to this file (go tool pprof)")
 	child := fs.Bool("sfu-child", false, "internal: run only the SFU, for the parent bench process")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: tacklegate bench rooms [options]\n\nMeasures the video rooms' SFU under load: N rooms of 2 participants playing\npre-encoded VP8 360p ≈500 kbit/s + Opus (no encoding in the load generator).\n\nOptions:")
@@ -64,7 +65,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "tacklegate bench rooms: -rooms must be at least 2, -parallel and -churn-rooms at least 1")
 		return exitUsage
 	}
-	b := &roomBench{out: stdout, errw: stderr, parallel: *parallel}
+	b := &roomBench{out: stdout, errw: stderr, parallel: *parallel, heapProfile: *heapProfile}
 	if err := b.run(ctx, *rooms, *steady, *churn, *churnRooms, *pin); err != nil {
 		fmt.Fprintln(stderr, "tacklegate bench rooms:", err)
 		return exitFail
@@ -100,13 +101,14 @@ func benchSFUChild(ctx context.Context, stdout, stderr io.Writer) int {
 }
 
 type roomBench struct {
-	out, errw io.Writer
-	parallel  int
-	base      string // http://addr of the SFU
-	clip      *mediatest.Media
-	pid       int
-	seq       int
-	mu        sync.Mutex
+	out, errw   io.Writer
+	parallel    int
+	heapProfile string
+	base        string // http://addr of the SFU
+	clip        *mediatest.Media
+	pid         int
+	seq         int
+	mu          sync.Mutex
 }
 
 type benchRoom struct{ a, b *mediatest.Client }
@@ -206,6 +208,7 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 	}
 	s0, _ := b.stats("/stats")
 	c0 := clientTotals(all)
+	u0 := udpRcvbufErrors()
 	g0, t0 := mediatest.ProcessCPU(), time.Now()
 	select {
 	case <-time.After(steady):
@@ -215,6 +218,7 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 	}
 	s1, _ := b.stats("/stats")
 	c1 := clientTotals(all)
+	u1 := udpRcvbufErrors()
 	g1, wall := mediatest.ProcessCPU(), time.Since(t0)
 	for _, r := range all {
 		if err := r.a.Err(); err != nil {
@@ -243,6 +247,8 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 		s1.PLIsReceived-s0.PLIsReceived, mediatest.FreezeAfter, c1.freezes-c0.freezes, c1.videoTracks)
 	fmt.Fprintf(b.out, "memory: RSS after GC %.1f MiB with %d participants, %.1f MiB with %d → %.2f MiB per participant (Go heap %.2f MiB)\n",
 		mib(atHalf.RSS), atHalf.Participants, mib(atFull.RSS), atFull.Participants, perPart/(1<<20), heapPerPart/(1<<20))
+	fmt.Fprintf(b.out, "machine during the window: load average %s; UDP datagrams dropped for full receive buffers (whole machine, /proc/net/snmp RcvbufErrors) %d\n",
+		loadAvg(), u1-u0)
 	genLoad := (g1 - g0).Seconds() / wall.Seconds()
 	fmt.Fprintf(b.out, "load generator CPU: %.0f%% of a core", 100*genLoad)
 	if pinned && genLoad > 0.9 {
@@ -269,12 +275,34 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 		if err != nil {
 			return err
 		}
+		if b.heapProfile != "" {
+			if err := b.saveHeap(); err != nil {
+				b.logf("heap profile: %v", err)
+			}
+		}
 		cf, _ := joinPercentiles(cj)
 		fmt.Fprintf(b.out, "churn %s: %d cycles × %d rooms joined and left (join p50 %s, p95 %s); after it: %d goroutines (baseline %d), RSS %.1f MiB (baseline %.1f), heap %.1f MiB (baseline %.1f), %d rooms open\n",
 			churn, cycles, churnRooms, ms(cf[0]), ms(cf[1]), after.Goroutines, base.Goroutines, mib(after.RSS), mib(base.RSS),
 			float64(after.HeapInuse)/(1<<20), float64(base.HeapInuse)/(1<<20), after.Rooms)
 	}
 	return nil
+}
+
+func (b *roomBench) saveHeap() error {
+	resp, err := http.Get(b.base + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(b.heapProfile)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // settle waits until the SFU has no rooms left, then collects garbage.
@@ -491,6 +519,46 @@ func numCPU() int {
 		}
 	}
 	return runtime.NumCPU()
+}
+
+// udpRcvbufErrors is the machine's count of UDP datagrams dropped because
+// a socket's receive buffer was full: loss that happens when a process is
+// not scheduled in time, not in the SFU's logic.
+func udpRcvbufErrors() int64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var head []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "Udp: ") {
+			continue
+		}
+		f := strings.Fields(line)
+		if head == nil {
+			head = f
+			continue
+		}
+		for i, name := range head {
+			if name == "RcvbufErrors" && i < len(f) {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -19,7 +20,7 @@ import (
 )
 
 // Server is a bare SFU for load tests: media.Manager behind /ws?room=&id=
-// (no tokens: it listens on loopback only), with GET /stats and POST /gc.
+// (no tokens: it listens on loopback only), with GET /stats, POST /gc and GET /debug/pprof/heap.
 // The signaling relay is the gateway's (gateway/rooms.go) without the
 // room token.
 type Server struct {
@@ -85,6 +86,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(s.stats()) //nolint:errcheck
 	case "/ws":
 		s.serveWS(w, r)
+	case "/debug/pprof/heap":
+		pprof.Handler("heap").ServeHTTP(w, r)
 	default:
 		http.NotFound(w, r)
 	}
