@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 
@@ -45,6 +46,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	churn := fs.Duration("churn", time.Minute, "how long to join and leave rooms afterwards (0: no churn)")
 	churnRooms := fs.Int("churn-rooms", 10, "rooms opened and closed per churn cycle")
 	parallel := fs.Int("parallel", 8, "rooms being joined at once")
+	fill := fs.Duration("fill", 25*time.Second, "how long rooms run before memory is measured (the SFU's retransmission buffers fill over ~17 s of video)")
 	pin := fs.Bool("pin", true, "pin the SFU to CPU 0 and the load generator to CPU 1 with taskset (when there are 2+ CPUs)")
 	heapProfile := fs.String("heap-profile", "", "write the SFU's heap profile after the churn to this file (go tool pprof)")
 	child := fs.Bool("sfu-child", false, "internal: run only the SFU, for the parent bench process")
@@ -65,7 +67,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "tacklegate bench rooms: -rooms must be at least 2, -parallel and -churn-rooms at least 1")
 		return exitUsage
 	}
-	b := &roomBench{out: stdout, errw: stderr, parallel: *parallel, heapProfile: *heapProfile}
+	b := &roomBench{out: stdout, errw: stderr, parallel: *parallel, heapProfile: *heapProfile, fill: *fill}
 	if err := b.run(ctx, *rooms, *steady, *churn, *churnRooms, *pin); err != nil {
 		fmt.Fprintln(stderr, "tacklegate bench rooms:", err)
 		return exitFail
@@ -104,6 +106,8 @@ type roomBench struct {
 	out, errw   io.Writer
 	parallel    int
 	heapProfile string
+	fill        time.Duration
+	mux         ice.UDPMux
 	base        string // http://addr of the SFU
 	clip        *mediatest.Media
 	pid         int
@@ -131,6 +135,12 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 	if b.clip, err = mediatest.Default(); err != nil {
 		return err
 	}
+	// The clients share one socket with a 4 MiB receive buffer: loss the
+	// bench reports should be the SFU's, not a starved generator socket's.
+	if b.mux, err = mediatest.NewMux(4 << 20); err != nil {
+		return err
+	}
+	defer b.mux.Close()
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -186,7 +196,7 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 	if err != nil {
 		return err
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(b.fill)
 	atHalf, _ := b.stats("/gc")
 	second, joins2, err := b.openRooms(ctx, n-half)
 	if err != nil {
@@ -195,7 +205,7 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 	}
 	all := append(first, second...)
 	joins = append(joins, joins2...)
-	time.Sleep(2 * time.Second)
+	time.Sleep(b.fill)
 	atFull, _ := b.stats("/gc")
 	perPart := float64(atFull.RSS-atHalf.RSS) / float64(atFull.Participants-atHalf.Participants)
 	heapPerPart := float64(int64(atFull.HeapInuse)-int64(atHalf.HeapInuse)) / float64(atFull.Participants-atHalf.Participants)
@@ -377,11 +387,11 @@ func (b *roomBench) openRooms(ctx context.Context, n int) ([]benchRoom, []joinTi
 
 func (b *roomBench) openRoom(ctx context.Context, ws, id string) (benchRoom, joinTime, error) {
 	frames := len(b.clip.Video)
-	a, err := mediatest.Dial(ctx, ws+"?room="+id+"&id=a", mediatest.Options{Media: b.clip, Offset: mrand.IntN(frames)})
+	a, err := mediatest.Dial(ctx, ws+"?room="+id+"&id=a", mediatest.Options{Media: b.clip, Offset: mrand.IntN(frames), Mux: b.mux})
 	if err != nil {
 		return benchRoom{}, joinTime{}, err
 	}
-	c, err := mediatest.Dial(ctx, ws+"?room="+id+"&id=b", mediatest.Options{Media: b.clip, Offset: mrand.IntN(frames)})
+	c, err := mediatest.Dial(ctx, ws+"?room="+id+"&id=b", mediatest.Options{Media: b.clip, Offset: mrand.IntN(frames), Mux: b.mux})
 	if err != nil {
 		a.Close()
 		return benchRoom{}, joinTime{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,24 @@ type Options struct {
 	// Offset starts the clip at this frame, so that many publishers do
 	// not send their keyframes in step.
 	Offset int
+	// Mux, if set, carries this client's ICE traffic over a socket shared
+	// with other clients (NewMux): one large receive buffer for the whole
+	// load generator instead of a small one per client.
+	Mux ice.UDPMux
+}
+
+// NewMux opens a shared loopback UDP socket with a receive buffer of
+// bufBytes (the kernel caps it at net.core.rmem_max) for Options.Mux.
+func NewMux(bufBytes int) (ice.UDPMux, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	if bufBytes > 0 {
+		_ = conn.SetReadBuffer(bufBytes) // best effort
+		_ = conn.SetWriteBuffer(bufBytes)
+	}
+	return webrtc.NewICEUDPMux(nil, conn), nil
 }
 
 // Client is one participant: one PeerConnection over one signaling
@@ -104,7 +123,7 @@ func (t *TrackStats) add(seq uint16, marker bool, now time.Time) {
 
 // newAPI is a pion API with the interceptors a browser has: NACK
 // generator and responder, RTCP reports, TWCC feedback; loopback only.
-func newAPI() (*webrtc.API, error) {
+func newAPI(mux ice.UDPMux) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
@@ -130,13 +149,16 @@ func newAPI() (*webrtc.API, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	if mux != nil {
+		se.SetICEUDPMux(mux)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
 
 // Dial joins through the signaling WebSocket at url (ws://…/ws?…), makes
 // the first offer after "joined" and starts publishing once connected.
 func Dial(ctx context.Context, url string, o Options) (*Client, error) {
-	api, err := newAPI()
+	api, err := newAPI(o.Mux)
 	if err != nil {
 		return nil, err
 	}
