@@ -81,6 +81,11 @@ type CallsOptions struct {
 	// WeCom OAuth link around it (WeComOAuthLink), so that the page opens
 	// signed in. Default: the room link itself.
 	StaffLink func(roomURL string) string
+	// StaffTokenLinks puts a room token for each staff member into their
+	// card's link instead (one card each), for setups where WeCom's OAuth
+	// is not available: the demo's simulator. The link then admits whoever
+	// holds it, like the /video links the bridge sends staff.
+	StaffTokenLinks bool
 	// RingTimeout: a call nobody answered by then is missed (default 45 s).
 	RingTimeout time.Duration
 	// Poll is how often the timeout job looks (default 1 s).
@@ -172,16 +177,21 @@ func (c *Calls) MediaHooks() media.Hooks {
 // it) the event is handled at once, so a shutdown's departures are
 // recorded.
 func (c *Calls) post(f func(context.Context)) {
+	// Under mu, so Run cannot stop between the check and the send and
+	// leave the event in a queue nobody drains.
 	c.mu.Lock()
-	running := c.running
-	c.mu.Unlock()
-	if running {
+	queued := false
+	if c.running {
 		select {
 		case c.events <- f:
-			return
+			queued = true
 		default:
 			c.log.Warn("call events queue full; handling inline")
 		}
+	}
+	c.mu.Unlock()
+	if queued {
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -235,6 +245,12 @@ func (c *Calls) ExpireRinging(ctx context.Context) int {
 	n := 0
 	for _, call := range due {
 		var out []store.OutboxMessage
+		if call.Source != CallSourceQuickHelp && call.Staff != "" {
+			// Staff called the customer: tell them nobody picked up.
+			p, _ := json.Marshal(bridgeNotice{To: []string{call.Staff}, Text: fmt.Sprintf("%s 没有接听你的%s邀请（%s）。",
+				c.customerLabel(ctx, call.MemberID), callKindName(call.Kind), call.StartedAt.In(bridgeZone).Format("15:04"))})
+			out = append(out, store.OutboxMessage{Kind: KindCallNotice, Key: fmt.Sprintf("%s:missed:%d", KindCallNotice, call.ID), Payload: p})
+		}
 		if staff := callStaffRung(call); len(staff) > 0 {
 			p, _ := json.Marshal(bridgeNotice{To: staff, Text: fmt.Sprintf("未接来电：%s 的%s无人接听（%s）。", c.customerLabel(ctx, call.MemberID),
 				callKindName(call.Kind), call.StartedAt.In(bridgeZone).Format("15:04"))})

@@ -471,14 +471,28 @@ func (c *Calls) deliverRing(ctx context.Context, item store.OutboxItem) error {
 	if call.Conversation != 0 {
 		desc += fmt.Sprintf(`<div class="gray">会话 #%s</div>`, rental.ConversationCode(call.Conversation))
 	}
+	card := wecom.TextCard{Title: "📞 " + what + "来电", Description: desc, ButtonText: "接听",
+		URL: c.o.StaffLink(c.o.PublicURL + roomPath(call.RoomID, ""))}
 	cctx, cancel := c.upstream(ctx)
 	defer cancel()
-	_, err = c.o.WeCom.SendTextCard(cctx, to, wecom.TextCard{
-		Title:       "📞 " + what + "来电",
-		Description: desc,
-		URL:         c.o.StaffLink(c.o.PublicURL + roomPath(call.RoomID, "")),
-		ButtonText:  "接听",
-	})
+	if !c.o.StaffTokenLinks || c.key == nil {
+		_, err = c.o.WeCom.SendTextCard(cctx, to, card)
+		return ringErr(err)
+	}
+	for _, userID := range to {
+		tok, err := c.token(call.RoomID, Principal{Role: rental.RoleStaff, Subject: userID}, c.staffName(ctx, userID), call.Kind == "voice")
+		if err != nil {
+			return err
+		}
+		card.URL = c.o.PublicURL + roomPath(call.RoomID, tok)
+		if _, err := c.o.WeCom.SendTextCard(cctx, []string{userID}, card); err != nil {
+			return ringErr(err)
+		}
+	}
+	return nil
+}
+
+func ringErr(err error) error {
 	if err != nil && !bridgeRetryable(err) {
 		return &store.Permanent{Err: err}
 	}

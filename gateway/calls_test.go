@@ -501,3 +501,36 @@ func doAuth(t *testing.T, method, url, token string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestRingingCardWithStaffTokens: without WeCom OAuth (the demo), each
+// staff member rung gets a card of their own whose link carries their room
+// token; opening it answers the call.
+func TestRingingCardWithStaffTokens(t *testing.T) {
+	e := newCallsEnv(t, storetest.Target{Name: "sqlite"}, []string{"laowang:老王", "xiaoli:小李"}, func(o *CallsOptions) { o.StaffTokenLinks = true })
+	for _, s := range []string{"laowang", "xiaoli"} {
+		e.staff(s, "/on")
+		e.waitInbox(s, "已上班")
+	}
+	cust := e.login("o-zhang")
+	var s startOut
+	if st := postAuth(t, e.base+"/api/v1/calls", cust, map[string]any{"kind": "voice"}, &s); st != 200 {
+		t.Fatalf("start: %d", st)
+	}
+	var cards []*wxsim.TextCard
+	bridgeEventually(t, "a card for each staff member on duty", func() bool {
+		cards = append(e.textcards("laowang"), e.textcards("xiaoli")...)
+		return len(cards) == 2
+	})
+	if cards[0].URL == cards[1].URL || !strings.Contains(cards[0].Title, "语音") {
+		t.Errorf("cards: %+v %+v", cards[0], cards[1])
+	}
+	u, err := url.Parse(cards[1].URL)
+	if err != nil || u.Path != "/room/"+s.RoomID || u.Query().Get("t") == "" {
+		t.Fatalf("xiaoli's link: %q", cards[1].URL)
+	}
+	e.dial(s.Token)
+	e.dial(u.Query().Get("t"))
+	if c := e.waitState(s.CallID, store.CallAnswered); c.Staff != "xiaoli" {
+		t.Errorf("answered by %q", c.Staff)
+	}
+}

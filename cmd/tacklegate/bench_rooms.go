@@ -48,7 +48,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	parallel := fs.Int("parallel", 8, "rooms being joined at once")
 	fill := fs.Duration("fill", 25*time.Second, "how long rooms run before memory is measured (the SFU's retransmission buffers fill over ~17 s of video)")
 	pin := fs.Bool("pin", true, "pin the SFU to CPU 0 and the load generator to CPU 1 with taskset (when there are 2+ CPUs)")
-	heapProfile := fs.String("heap-profile", "", "write the SFU's heap profile after the churn to this file (go tool pprof)")
+	heapProfile := fs.String("heap-profile", "", "write the SFU's heap profile with every room up to this file (go tool pprof)")
 	child := fs.Bool("sfu-child", false, "internal: run only the SFU, for the parent bench process")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: tacklegate bench rooms [options]\n\nMeasures the video rooms' SFU under load: N rooms of 2 participants playing\npre-encoded VP8 360p ≈500 kbit/s + Opus (no encoding in the load generator).\n\nOptions:")
@@ -207,6 +207,11 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 	joins = append(joins, joins2...)
 	time.Sleep(b.fill)
 	atFull, _ := b.stats("/gc")
+	if b.heapProfile != "" {
+		if err := b.saveHeap(); err != nil {
+			b.logf("heap profile: %v", err)
+		}
+	}
 	perPart := float64(atFull.RSS-atHalf.RSS) / float64(atFull.Participants-atHalf.Participants)
 	heapPerPart := float64(int64(atFull.HeapInuse)-int64(atHalf.HeapInuse)) / float64(atFull.Participants-atHalf.Participants)
 
@@ -284,11 +289,6 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 		after, err := b.settle(ctx)
 		if err != nil {
 			return err
-		}
-		if b.heapProfile != "" {
-			if err := b.saveHeap(); err != nil {
-				b.logf("heap profile: %v", err)
-			}
 		}
 		cf, _ := joinPercentiles(cj)
 		fmt.Fprintf(b.out, "churn %s: %d cycles × %d rooms joined and left (join p50 %s, p95 %s); after it: %d goroutines (baseline %d), RSS %.1f MiB (baseline %.1f), heap %.1f MiB (baseline %.1f), %d rooms open\n",

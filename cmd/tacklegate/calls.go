@@ -14,14 +14,16 @@ import (
 // newCalls builds the call flow (gateway/calls.go). Staff are rung in WeCom
 // when WeCom is on; against the real WeCom the textcard's link goes through
 // WeCom's OAuth, so the room page opens signed in. Against the simulator
-// (demo) it is the plain room link: the demo's staff sign in on the staff
-// page of the same browser.
+// (demo), which has no OAuth page, each staff member's link carries a room
+// token of their own.
 func (a *app) newCalls(cfg config.Config, logger *slog.Logger) (*gateway.Calls, error) {
 	o := gateway.CallsOptions{DB: a.db, PublicURL: cfg.PublicURL, RingTimeout: cfg.CallRingTimeout, Logger: logger}
 	if a.wecom != nil {
 		o.WeCom = a.wecom
 		if strings.Contains(cfg.WeCom.APIBase, "qyapi.weixin.qq.com") {
 			o.StaffLink = gateway.WeComOAuthLink(cfg.WeCom.CorpID, strconv.Itoa(cfg.WeCom.AgentID))
+		} else {
+			o.StaffTokenLinks = true
 		}
 	}
 	return gateway.NewCalls(o)
