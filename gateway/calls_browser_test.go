@@ -26,6 +26,17 @@ const framesDecodedJS = `(async () => {
   return f;
 })()`
 
+// framesStillComing checks that a page decodes more video frames over
+// the next seconds.
+func framesStillComing(t *testing.T, ctx context.Context, who string) {
+	t.Helper()
+	f0, err := browsertest.Eval[float64](ctx, framesDecodedJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browserEventually(t, ctx, who+" decoding new frames", framesDecodedJS, 20*time.Second, func(f float64) bool { return f > f0+10 })
+}
+
 // roomDebugJS describes the page's call, for failures.
 const roomDebugJS = `(async () => {
   const r = window.__tgRoom;
@@ -128,6 +139,34 @@ func TestRoomPageTwoBrowsers(t *testing.T) {
 			}
 		}
 	}
+	// The network changes under the staff member (an "online" event, as
+	// after Wi-Fi → 4G): the page restarts ICE and video keeps coming.
+	restarts := e.rooms.Stats().ICERestarts
+	if _, err := browsertest.Eval[bool](staff, `window.dispatchEvent(new Event("online")), true`); err != nil {
+		t.Fatal(err)
+	}
+	bridgeEventually(t, "an ICE restart", func() bool { return e.rooms.Stats().ICERestarts > restarts })
+	framesStillComing(t, staff, "staff after the ICE restart")
+
+	// The customer's signaling socket drops: the page comes back on a new
+	// one, the server resumes the participant (same PeerConnection), the
+	// call is not interrupted.
+	if _, err := browsertest.Eval[bool](customer, `window.__tgRoom.pc.__before = true`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := browsertest.Eval[bool](customer, `window.__tgRoom.ws.close(), true`); err != nil {
+		t.Fatal(err)
+	}
+	browserEventually(t, customer, "the customer's socket back", `!!(window.__tgRoom.ws && window.__tgRoom.ws.readyState === 1 && window.__tgRoom.reconnectTries === 0)`,
+		15*time.Second, func(v bool) bool { return v })
+	framesStillComing(t, customer, "customer after reconnecting")
+	if same, err := browsertest.Eval[bool](customer, `window.__tgRoom.pc.__before === true`); err != nil || !same {
+		t.Errorf("the page made a new PeerConnection instead of resuming: %v %v", same, err)
+	}
+	if c := e.call(s.CallID); c.State != store.CallAnswered {
+		t.Errorf("after the socket dropped the call is %s", c.State)
+	}
+
 	// Muting the microphone shows on the other side.
 	if err := chromedp.Do(customer, chromedp.Click("#mic")); err != nil {
 		t.Fatal(err)
