@@ -13,6 +13,7 @@ import (
 
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/store/storetest"
+	"github.com/tacklegate/tacklegate/adapters/wxsim"
 	"github.com/tacklegate/tacklegate/gateway/browsertest"
 )
 
@@ -183,4 +184,71 @@ func TestRoomPageTwoBrowsers(t *testing.T) {
 	}
 	browserEventually(t, staff, "the staff page to show the end", `window.__tgRoom.ended && document.getElementById("ended-text").textContent`,
 		15*time.Second, func(s string) bool { return strings.Contains(s, "通话已结束") })
+}
+
+// audioReceivedJS sums packetsReceived of the page's inbound audio, and
+// counts inbound video streams.
+const audioReceivedJS = `(async () => {
+  const r = window.__tgRoom;
+  if (!r || !r.pc) return [0, 0];
+  const s = await r.pc.getStats();
+  let a = 0, v = 0;
+  s.forEach((x) => { if (x.type === "inbound-rtp") { if (x.kind === "audio") a += x.packetsReceived || 0; else v++; } });
+  return [a, v];
+})()`
+
+// TestRoomPageVoiceCall: a voice call's page opens no camera, and the two
+// sides hear each other (inbound audio) with no video at all.
+func TestRoomPageVoiceCall(t *testing.T) {
+	if browsertest.Path() == "" {
+		browsertest.New(t, browsertest.Options{})
+	}
+	e := newCallsEnv(t, storetest.Target{Name: "sqlite"}, []string{"laowang:老王"}, func(o *CallsOptions) { o.StaffTokenLinks = true })
+	e.staff("laowang", "/on")
+	e.waitInbox("laowang", "已上班")
+	cust := e.login("o-zhang")
+	var s startOut
+	if st := postAuth(t, e.base+"/api/v1/calls", cust, map[string]any{"kind": "voice"}, &s); st != 200 {
+		t.Fatalf("start: %d", st)
+	}
+	var card *wxsim.TextCard
+	bridgeEventually(t, "the card", func() bool {
+		cards := e.textcards("laowang")
+		if len(cards) > 0 {
+			card = cards[0]
+		}
+		return card != nil
+	})
+	staffURL := strings.Replace(card.URL, "http://shop.example", e.base, 1)
+
+	customer := browsertest.New(t, browsertest.Options{FakeMedia: true, Timeout: 2 * time.Minute})
+	staff := browsertest.New(t, browsertest.Options{FakeMedia: true, Timeout: 2 * time.Minute})
+	for name, step := range map[string]struct {
+		ctx context.Context
+		url string
+	}{"customer": {customer, e.base + s.RoomURL}, "staff": {staff, staffURL}} {
+		if err := chromedp.Do(step.ctx, chromedp.Navigate(step.url), chromedp.WaitVisible("#join"), chromedp.Click("#join")); err != nil {
+			t.Fatalf("%s page: %v", name, err)
+		}
+		title, err := browsertest.Eval[string](step.ctx, `document.getElementById("prejoin-title").textContent + "|" + window.__tgRoom.local.getVideoTracks().length`)
+		if err != nil {
+			t.Fatalf("%s page: %v", name, err)
+		}
+		if title != "语音通话|0" {
+			t.Errorf("%s page: %q, want a voice call without camera", name, title)
+		}
+	}
+	e.waitState(s.CallID, store.CallAnswered)
+	for name, ctx := range map[string]context.Context{"customer": customer, "staff": staff} {
+		got := browserEventually(t, ctx, name+" hearing the other side", audioReceivedJS, 60*time.Second, func(v []float64) bool { return len(v) == 2 && v[0] > 50 })
+		if got[1] != 0 {
+			t.Errorf("%s receives %v video streams in a voice call", name, got[1])
+		}
+	}
+	if err := chromedp.Do(staff, chromedp.Click("#hangup")); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.waitState(s.CallID, store.CallEnded); c.Kind != "voice" {
+		t.Errorf("call: %+v", c)
+	}
 }
