@@ -92,6 +92,9 @@ func testCallLifecycle(t *testing.T, tg storetest.Target) {
 	} else if c.EndedAt == nil || c.AnsweredAt != nil {
 		t.Errorf("missed: %+v", c)
 	}
+	if c, err = db.Call(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
 	_, err = db.ChangeCall(ctx, c.ID, store.CallChange{From: []string{store.CallRinging}, To: store.CallDeclined})
 	if rental.ErrorKind(err) != rental.KindConflict || !strings.Contains(rental.ErrorMessage(err), store.CallStateName(c.State)) {
 		t.Errorf("declining a call that is %s: %v", c.State, err)
