@@ -74,6 +74,8 @@ func browserEventually[T any](t *testing.T, ctx context.Context, what, js string
 // through the room page. Each side decodes the other's video (getStats
 // inbound-rtp framesDecoded > 0), sees the other's name, and the call goes
 // ringing → answered → ended with its times when the customer hangs up.
+// The staff member's page signs in with WeCom's OAuth code, as the card's
+// link opened in WeCom does.
 func TestRoomPageTwoBrowsers(t *testing.T) {
 	if browsertest.Path() == "" {
 		browsertest.New(t, browsertest.Options{}) // skips, or fails in CI
@@ -87,12 +89,11 @@ func TestRoomPageTwoBrowsers(t *testing.T) {
 	if st := postAuth(t, e.base+"/api/v1/calls", cust, map[string]any{"kind": "video", "entry_id": "teach-line"}, &s); st != 200 {
 		t.Fatalf("start: %d", st)
 	}
-	staffTok := e.staffLogin("laowang")
-	var j struct {
-		Token string `json:"token"`
-	}
-	if st := postAuth(t, e.base+"/api/v1/rooms/"+s.RoomID+"/join", staffTok, nil, &j); st != 200 {
-		t.Fatalf("staff join: %d", st)
+	// The staff member opens the card's link in WeCom, which adds the
+	// OAuth code: the page signs in with it and asks for a room token.
+	code, err := e.sim.OAuthCode("laowang")
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	// The server stops in a cleanup registered before the browsers'.
@@ -106,7 +107,7 @@ func TestRoomPageTwoBrowsers(t *testing.T) {
 	if c := e.call(s.CallID); c.State != store.CallRinging {
 		t.Fatalf("alone in the room: %s", c.State)
 	}
-	if err := chromedp.Do(staff, chromedp.Navigate(e.base+"/room/"+s.RoomID+"?t="+url.QueryEscape(j.Token)), chromedp.WaitVisible("#join"),
+	if err := chromedp.Do(staff, chromedp.Navigate(e.base+"/room/"+s.RoomID+"?code="+url.QueryEscape(code)), chromedp.WaitVisible("#join"),
 		chromedp.Click("#join")); err != nil {
 		t.Fatalf("staff page: %v", err)
 	}
