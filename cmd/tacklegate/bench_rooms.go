@@ -48,6 +48,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	parallel := fs.Int("parallel", 8, "rooms being joined at once")
 	fill := fs.Duration("fill", 25*time.Second, "how long rooms run before memory is measured (the SFU's retransmission buffers fill over ~17 s of video)")
 	pin := fs.Bool("pin", true, "pin the SFU to CPU 0 and the load generator to CPU 1 with taskset (when there are 2+ CPUs)")
+	big := fs.Int("big", 8, "then one room of this many participants, all publishing (0: none)")
 	heapProfile := fs.String("heap-profile", "", "write the SFU's heap profile with every room up to this file (go tool pprof)")
 	child := fs.Bool("sfu-child", false, "internal: run only the SFU, for the parent bench process")
 	fs.Usage = func() {
@@ -67,7 +68,7 @@ func benchRooms(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "tacklegate bench rooms: -rooms must be at least 2, -parallel and -churn-rooms at least 1")
 		return exitUsage
 	}
-	b := &roomBench{out: stdout, errw: stderr, parallel: *parallel, heapProfile: *heapProfile, fill: *fill}
+	b := &roomBench{out: stdout, errw: stderr, parallel: *parallel, heapProfile: *heapProfile, fill: *fill, big: *big}
 	if err := b.run(ctx, *rooms, *steady, *churn, *churnRooms, *pin); err != nil {
 		fmt.Fprintln(stderr, "tacklegate bench rooms:", err)
 		return exitFail
@@ -107,6 +108,7 @@ type roomBench struct {
 	parallel    int
 	heapProfile string
 	fill        time.Duration
+	big         int
 	mux         ice.UDPMux
 	base        string // http://addr of the SFU
 	clip        *mediatest.Media
@@ -271,6 +273,12 @@ func (b *roomBench) run(ctx context.Context, n int, steady, churn time.Duration,
 	}
 	fmt.Fprintln(b.out)
 
+	if b.big >= 2 {
+		if err := b.bigRoom(ctx, b.big, 10*time.Second); err != nil {
+			return fmt.Errorf("room of %d: %w", b.big, err)
+		}
+	}
+
 	// Churn: rooms come and go; afterwards everything must be released.
 	if churn > 0 {
 		b.logf("churn for %s: %d rooms joined and left per cycle", churn, churnRooms)
@@ -313,6 +321,77 @@ func (b *roomBench) saveHeap() error {
 		return err
 	}
 	return f.Close()
+}
+
+// bigRoom joins k publishing participants into one room one after the
+// other, each one's join time measured to its first packet, then measures
+// forwarding in it for d.
+func (b *roomBench) bigRoom(ctx context.Context, k int, d time.Duration) error {
+	if _, err := b.settle(ctx); err != nil {
+		return err
+	}
+	ws := "ws" + strings.TrimPrefix(b.base, "http") + "/ws?room=big" + strconv.Itoa(k) + "&id="
+	var cs []*mediatest.Client
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	var joins []joinTime
+	for i := range k {
+		c, err := mediatest.Dial(ctx, ws+"p"+strconv.Itoa(i), mediatest.Options{Media: b.clip, Offset: mrand.IntN(len(b.clip.Video)), Mux: b.mux})
+		if err != nil {
+			return err
+		}
+		cs = append(cs, c)
+		if i == 0 {
+			continue
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if f, v := c.JoinTime(); v > 0 {
+				joins = append(joins, joinTime{f, v})
+				break
+			}
+			if c.Err() != nil || time.Now().After(deadline) {
+				return fmt.Errorf("participant %d got no video: %v", i, c.Err())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	rs := make([]benchRoom, 0, k)
+	for _, c := range cs {
+		rs = append(rs, benchRoom{c, c}) // clientTotals counts each twice; halved below
+	}
+	time.Sleep(3 * time.Second)
+	for _, c := range cs {
+		c.Measure(true)
+	}
+	s0, _ := b.stats("/stats")
+	c0 := clientTotals(rs)
+	u0 := udpRcvbufErrors()
+	t0 := time.Now()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s1, _ := b.stats("/stats")
+	c1 := clientTotals(rs)
+	u1 := udpRcvbufErrors()
+	wall := time.Since(t0)
+	pkts := s1.PacketsForwarded - s0.PacketsForwarded
+	recv, expected := (c1.recv-c0.recv)/2, (c1.expected-c0.expected)/2
+	loss := 0.0
+	if expected > 0 {
+		loss = math.Max(0, 1-float64(recv)/float64(expected))
+	}
+	fj, vj := joinPercentiles(joins)
+	fmt.Fprintf(b.out, "one room of %d, everyone publishing: join → first RTP p50 %s, p95 %s (→ first video p50 %s, p95 %s; n=%d); %d subscriptions, forwarded %.0f packets/s; SFU %.1f µs CPU per forwarded packet; loss %.3f%%, NACKs from subscribers %d, to publishers %d; freezes %d; load average %s, UDP receive-buffer drops %d\n",
+		k, ms(fj[0]), ms(fj[1]), ms(vj[0]), ms(vj[1]), len(joins), s1.Subscriptions, float64(pkts)/wall.Seconds(),
+		(s1.CPU-s0.CPU)/float64(pkts)*1e6, 100*loss, s1.NACKsReceived-s0.NACKsReceived, s1.NACKsSent-s0.NACKsSent,
+		(c1.freezes-c0.freezes)/2, loadAvg(), u1-u0)
+	return nil
 }
 
 // settle waits until the SFU has no rooms left, then collects garbage.
