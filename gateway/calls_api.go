@@ -32,6 +32,7 @@ func (s *Server) MountCalls(c *Calls, m *media.Manager) {
 	s.api("POST", "/calls", customers, h.start)
 	s.api("GET", "/calls", signedIn, h.list)
 	s.api("GET", "/calls/:id", signedIn, h.get)
+	s.api("POST", "/calls/:id/join", signedIn, h.join)
 	s.api("POST", "/calls/:id/decline", signedIn, h.decline)
 	s.api("POST", "/calls/:id/cancel", signedIn, h.cancel)
 	s.api("POST", "/calls/:id/end", signedIn, h.end)
@@ -366,6 +367,38 @@ func callerSide(call store.Call, p Principal) bool {
 		return p.Role == rental.RoleCustomer
 	}
 	return p.Role != rental.RoleCustomer
+}
+
+// join hands the caller a room token for the call (:id or the room id),
+// with their name in it, while the call is ringing or answered: the room
+// page asks here first and falls back to /rooms/:id/join for rooms that
+// are not calls.
+func (h *callHandlers) join(c *fiber.Ctx) error {
+	call, p, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	if call.State != store.CallRinging && call.State != store.CallAnswered {
+		return rental.Errorf("calls.join", rental.KindConflict, "通话%s (call is %s)", store.CallStateName(call.State), call.State)
+	}
+	var name string
+	switch p.Role {
+	case rental.RoleCustomer:
+		m, err := h.s.CustomerMember(c)
+		if err != nil {
+			return err
+		}
+		name = rental.CustomerLabel(m)
+	case rental.RoleStaff:
+		name = h.c.staffName(c.UserContext(), p.Subject)
+	default:
+		name = "店主"
+	}
+	tok, err := h.c.token(call.RoomID, p, name, call.Kind == "voice")
+	if err != nil {
+		return err
+	}
+	return c.JSON(startAnswer{CallID: call.ID, RoomID: call.RoomID, Kind: call.Kind, Token: tok, RoomURL: roomPath(call.RoomID, tok)})
 }
 
 func (h *callHandlers) decline(c *fiber.Ctx) error {

@@ -128,6 +128,9 @@ func TestRoomPageTwoBrowsers(t *testing.T) {
 	tile := browserEventually(t, staff, "the customer's name on the staff side", `(document.querySelector(".tile .name")||{}).textContent||""`,
 		10*time.Second, func(s string) bool { return strings.Contains(s, "张伟") })
 	t.Logf("staff sees %q", tile)
+	// The staff member's page asked the call for a token, with a name.
+	browserEventually(t, customer, "the staff member's name on the customer side", `(document.querySelector(".tile .name")||{}).textContent||""`,
+		10*time.Second, func(s string) bool { return strings.Contains(s, "老王") })
 	browserEventually(t, customer, "the customer's status to say the call is on", `document.getElementById("status").textContent`, 10*time.Second,
 		func(s string) bool { return s == "视频通话中" })
 	browserEventually(t, customer, "a network quality reading", `window.__tgRoom.quality`, 15*time.Second,

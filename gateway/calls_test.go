@@ -313,6 +313,13 @@ func testCustomerCall(t *testing.T, tg storetest.Target) {
 	if c := e.call(s.CallID); c.Rating != 5 || c.RatedAt == nil || c.Duration() <= 0 {
 		t.Errorf("rated: %+v", c)
 	}
+	// A finished call cannot be joined again; another customer's is not there.
+	if st := postAuth(t, e.base+"/api/v1/calls/"+s.RoomID+"/join", cust, nil, &conflict); st != 409 || !strings.Contains(conflict.Error.Message, "已结束") {
+		t.Errorf("joining an ended call: %d %+v", st, conflict)
+	}
+	if st := postAuth(t, e.base+"/api/v1/calls/"+id+"/join", other, nil, nil); st != 404 {
+		t.Errorf("another customer joins: %d", st)
+	}
 	// The customer sees their call by room id; staff see it in the list.
 	if st := getAuth(t, e.base+"/api/v1/calls/"+s.RoomID, cust, &view); st != 200 || view.State != "ended" || view.StateName != "已结束" {
 		t.Errorf("GET by room: %d %+v", st, view)
@@ -452,8 +459,8 @@ func TestCallRoutesRefuseAnonymousAndWrongRole(t *testing.T) {
 		}
 		checked++
 	}
-	if checked != 8 {
-		t.Errorf("%d call routes walked, want 8", checked)
+	if checked != 9 {
+		t.Errorf("%d call routes walked, want 9", checked)
 	}
 }
 
