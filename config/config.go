@@ -46,6 +46,8 @@ type Config struct {
 	BodyLimit       int // bytes
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
+	// CallRingTimeout: a video or voice call nobody answers by then is missed.
+	CallRingTimeout time.Duration
 
 	WeChat    WeChat
 	WeCom     WeCom
@@ -292,6 +294,7 @@ var settings = []setting{
 	}},
 	{env: Prefix + "HTTP_READ_TIMEOUT", def: "30s", help: "time to read a whole request", set: dur(func(c *Config) *time.Duration { return &c.ReadTimeout }, time.Second)},
 	{env: Prefix + "HTTP_WRITE_TIMEOUT", def: "60s", help: "time to write a whole response", set: dur(func(c *Config) *time.Duration { return &c.WriteTimeout }, time.Second)},
+	{env: Prefix + "CALL_RING_TIMEOUT", def: "45s", help: "a video or voice call nobody answers within this time is recorded as missed", set: dur(func(c *Config) *time.Duration { return &c.CallRingTimeout }, 5*time.Second)},
 
 	{env: Prefix + "OWNER_USERNAME", def: "owner", help: "the owner's login name", set: func(c *Config, v string) error {
 		if len(v) > 64 || !isAlnum(strings.NewReplacer("_", "", "-", "", ".", "").Replace(v)) {

@@ -53,6 +53,9 @@ func (s *Server) mountPages() {
 		}
 		body, _ := fs.ReadFile(sub, index)
 		s.app.Get(route, func(c *fiber.Ctx) error {
+			if strings.Contains(c.Params("id"), ".") {
+				return c.Next() // /room/app.js is the page's own file, not a room (room ids have no dot)
+			}
 			pageHeaders(c)
 			c.Type("html", "utf-8")
 			return c.Send(body)

@@ -16,6 +16,8 @@ type benchCommand struct {
 func benchCommands() []benchCommand {
 	return []benchCommand{
 		{"messages", "customers write through the simulator while staff reply: lost, duplicated, latency", benchMessages},
+		{"rooms", "N video rooms of 2 through the SFU: join time, CPU per forwarded packet, memory per participant, churn",
+			func(ctx context.Context, e env, args []string) int { return benchRooms(ctx, args, e.stdout, e.stderr) }},
 	}
 }
 

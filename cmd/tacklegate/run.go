@@ -43,7 +43,7 @@ func commands() []command {
 		{"migrate", "apply or list schema migrations (migrate up|status)", cmdMigrate},
 		{"members", "import the shop's existing members (members import FILE.csv)", cmdMembers},
 		{"reconcile", "compare payments and refunds with WeChat Pay's records", cmdReconcile},
-		{"bench", "load generators that print figures (bench messages)", cmdBench},
+		{"bench", "load generators that print figures (bench messages, bench rooms)", cmdBench},
 		{"version", "print version and build information", cmdVersion},
 	}
 }

@@ -128,6 +128,10 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	}
 	stopChat := app.runChat(ctx)
 	defer stopChat()
+
+	if app.calls, err = app.newCalls(cfg, logger); err != nil {
+		return fail(e, "cannot start", err)
+	}
 	workers := app.startWorkers(ctx, cfg, logger, rent)
 	defer workers()
 	if app.bridge != nil {
@@ -135,7 +139,7 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	}
 	// The video rooms (pion SFU) live in this process; their signaling goes
 	// over /ws. Ports and public addresses are pion's defaults for now.
-	rooms, err := media.NewManager(media.Config{Logger: logger})
+	rooms, err := media.NewManager(media.Config{Logger: logger, Hooks: app.calls.MediaHooks()})
 	if err != nil {
 		return fail(e, "cannot start the video rooms", err)
 	}
@@ -172,6 +176,8 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		return fail(e, "cannot start recordings", err)
 	}
 	defer recordings.Close() // before the rooms and the database close
+
+	srv.MountCalls(app.calls, rooms)
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
 		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
@@ -313,6 +319,10 @@ type app struct {
 	// (chat.go), set by serve before startWorkers.
 	presence *gateway.Presence
 	live     *gateway.Live
+
+	// calls is the video/voice call flow (set by serve before startWorkers;
+	// nil in commands that run no gateway).
+	calls *gateway.Calls
 }
 
 // openApp opens the database (applying migrations if allowed), checks the
@@ -427,7 +437,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	if a.wechat != nil && a.wecom != nil {
 		var err error
 		if a.bridge, err = gateway.NewBridge(a.withChat(cfg, gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now,
-			Assistant: a.desk})); err != nil {
+			Assistant: a.desk, Video: a.callsVideo()})); err != nil {
 			logger.Error("the message bridge cannot start", "error", err)
 		} else {
 			maps.Copy(handlers, a.bridge.Handlers())
@@ -435,11 +445,21 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	} else {
 		logger.Info("the message bridge is off: it needs both the mini-program and WeCom channels")
 	}
+	if a.calls != nil {
+		maps.Copy(handlers, a.calls.Handlers())
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { runOutboxWorkers(wctx, a.db, handlers, logger); close(done) }()
 	jobsDone := make(chan struct{})
 	go func() { rent.Run(wctx); close(jobsDone) }()
+	callsDone := make(chan struct{})
+	go func() {
+		if a.calls != nil {
+			a.calls.Run(wctx)
+		}
+		close(callsDone)
+	}()
 	bridgeDone := make(chan struct{})
 	go func() {
 		if a.bridge != nil {
@@ -447,7 +467,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 		}
 		close(bridgeDone)
 	}()
-	return func() { cancel(); <-done; <-jobsDone; <-bridgeDone }
+	return func() { cancel(); <-done; <-jobsDone; <-bridgeDone; <-callsDone }
 }
 
 func (a *app) checks() map[string]gateway.Check {
