@@ -247,6 +247,12 @@ type BridgeOptions struct {
 	// other (author "assistant"), and on a hand-off the conversation goes
 	// to people as it would without an assistant. See bridge_assistant.go.
 	Assistant *assistant.Desk
+	// AssistantFor, when set, says whether the assistant may answer this
+	// member at all (the "assistant" feature flag; AssistantGate.Serves).
+	AssistantFor func(m rental.MemberID) bool
+	// Hours, when set, are the shop's opening hours for the assistant's
+	// policy: out of hours it answers first (AssistantGate.Hours).
+	Hours func() rental.OpeningHours
 }
 
 // Bridge is the message bridge: the processor of stored callbacks (Run) and

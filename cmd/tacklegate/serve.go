@@ -119,6 +119,12 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		return fail(e, "cannot start: reading the knowledge base", err)
 	}
 	app.desk = desk
+	// Feature flags come before the workers: the bridge asks the
+	// "assistant" flag for every customer message.
+	if app.features, err = gateway.NewFeatures(ctx, app.db, logger); err != nil {
+		return fail(e, "cannot start: reading the feature flags", err)
+	}
+	app.features.OwnerWeCom = cfg.OwnerWeComUserID
 	workers := app.startWorkers(ctx, cfg, logger, rent)
 	defer workers()
 	// The video rooms (pion SFU) live in this process; their signaling goes
@@ -148,6 +154,15 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 		srv.MountBridge(app.bridge)
 	}
 	srv.MountKnowledge(&gateway.Knowledge{DB: app.db, Assistant: kb, Logger: logger})
+	srv.MountFeatures(app.features)
+	srv.MountQuickHelp(&gateway.QuickHelp{DB: app.db, Features: app.features})
+	kpis := &gateway.KPIs{DB: app.db, Logger: logger}
+	srv.MountKPIs(kpis)
+	ownerCtx, stopOwner := context.WithCancel(ctx)
+	ownerDone := make(chan struct{}, 2)
+	go func() { app.features.Run(ownerCtx, featureGuardEvery); ownerDone <- struct{}{} }()
+	go func() { kpis.Run(ownerCtx); ownerDone <- struct{}{} }()
+	defer func() { stopOwner(); <-ownerDone; <-ownerDone }()
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
 		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
@@ -285,7 +300,14 @@ type app struct {
 	// desk is the assistant's hook into the bridge (set by serve before
 	// startWorkers; nil in commands that run no bridge).
 	desk *assistant.Desk
+	// features are the feature flags (set by serve before startWorkers).
+	features *gateway.Features
+	gate     *gateway.AssistantGate
 }
+
+// featureGuardEvery is how often the feature flags' guard rails judge the
+// rollouts.
+const featureGuardEvery = 10 * time.Minute
 
 // openApp opens the database (applying migrations if allowed), checks the
 // data key and connects to Redis.
@@ -399,13 +421,16 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	if a.wechat != nil && a.wecom != nil {
 		var err error
 		if a.bridge, err = gateway.NewBridge(gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now,
-			Assistant: a.desk}); err != nil {
+			Assistant: a.desk, AssistantFor: a.assistantGate(logger).Serves, Hours: a.assistantGate(logger).Hours}); err != nil {
 			logger.Error("the message bridge cannot start", "error", err)
 		} else {
 			maps.Copy(handlers, a.bridge.Handlers())
 		}
 	} else {
 		logger.Info("the message bridge is off: it needs both the mini-program and WeCom channels")
+	}
+	if a.wecom != nil {
+		handlers[gateway.KindOwnerNotice] = gateway.OwnerNotices(a.wecom) // guard-rail pauses, to the owner in WeCom
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -543,4 +568,13 @@ func cmdMigrate(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stdout, "%-8d %-8s %-28s %s\n", m.Version, state, at, m.Name)
 	}
 	return exitOK
+}
+
+// assistantGate is the bridge's view of the "assistant" flag and the shop's
+// opening hours; one per app, so the hours cache is shared.
+func (a *app) assistantGate(logger *slog.Logger) *gateway.AssistantGate {
+	if a.gate == nil {
+		a.gate = &gateway.AssistantGate{DB: a.db, Features: a.features, Logger: logger}
+	}
+	return a.gate
 }
