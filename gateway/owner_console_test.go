@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/png"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tacklegate/tacklegate/gateway/browsertest"
+)
+
+// TestOwnerConsoleInBrowser logs in as the owner in headless Chromium, reads
+// the KPI dashboard and checks its figures against the API, checks that the
+// SVG charts are drawn, rolls video help to 10% with the slider (audited),
+// and keeps a screenshot.
+func TestOwnerConsoleInBrowser(t *testing.T) {
+	if browsertest.Path() == "" && os.Getenv("CI") == "" {
+		t.Skip("chromium not installed")
+	}
+	e := newFeatEnv(t)
+	e.srv.MountQuickHelp(&QuickHelp{DB: e.db, Features: e.f})
+	e.srv.MountKPIs(&KPIs{DB: e.db})
+	now := time.Now().UTC()
+	// Four calls (two answered, 90 s and 150 s), two missed; a rated chat.
+	for i, ans := range []bool{true, false, true, false} {
+		var answered, ended any
+		state := "missed"
+		if ans {
+			answered, ended, state = now.Add(-2*time.Hour), now.Add(-2*time.Hour+time.Duration(90+30*i)*time.Second), "ended"
+		}
+		if err := e.db.Gorm.Exec(`INSERT INTO calls (room_id, kind, source, state, started_at, answered_at, ended_at, rating) VALUES (?, 'video', 'quick_help', ?, ?, ?, ?, ?)`,
+			fmt.Sprintf("b%d", i), state, now.Add(-2*time.Hour), answered, ended, 5-i).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.srv.Shutdown(ctx) //nolint:errcheck // best effort at the end of the test
+	})
+	base := "http://" + ln.Addr().String()
+	ctx := browsertest.New(t, browsertest.Options{})
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/owner"),
+		chromedp.WaitVisible("#login-form"),
+		chromedp.SendKeys("#password", "fishing-shop-2026"),
+		chromedp.Click("#login-btn"),
+		chromedp.WaitVisible("#kpi-connect"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The figures on the page are the API's.
+	_, api := e.call(t, "GET", "/api/v1/owner/kpis", e.owner, nil)
+	for id, want := range map[string]string{
+		"kpi-started":      fmt.Sprint(dig(api, "calls", "started")),
+		"kpi-answered":     fmt.Sprint(dig(api, "calls", "answered")),
+		"kpi-connect":      fmt.Sprintf("%.1f%%", dig(api, "calls", "connect_rate").(float64)*100),
+		"kpi-rating-all":   fmt.Sprintf("%.2f", dig(api, "satisfaction", "all", "average").(float64)),
+		"kpi-orders-all":   fmt.Sprint(dig(api, "rental", "all", "orders")),
+		"kpi-revenue-with": "¥0.00",
+	} {
+		got, err := browsertest.Eval[string](ctx, fmt.Sprintf(`document.getElementById(%q).textContent`, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("#%s shows %q, the API says %q", id, got, want)
+		}
+	}
+	if dig(api, "calls", "started") != float64(4) || dig(api, "calls", "connect_rate") != 0.5 {
+		t.Fatalf("seeded calls not in the API: %v", api["calls"])
+	}
+	// The charts are drawn: the donut's arc, 24 hour slots with two missed
+	// calls in one bar, the rating distributions (all and calls: four
+	// ratings each) and the messages per day.
+	charts, err := browsertest.Eval[map[string]float64](ctx, `({
+		charts: document.querySelectorAll("svg.chart").length,
+		arc: parseFloat(document.querySelector("#card-calls svg.donut .arc").getAttribute("stroke-dasharray")),
+		missedBars: document.querySelectorAll("#card-calls svg.chart:not(.donut) rect.bar").length,
+		ratingBars: document.querySelectorAll("#card-ratings svg.dist rect.bar").length,
+	})`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Arc: half of the circumference 2π·42 ≈ 263.9.
+	if charts["charts"] < 5 || charts["arc"] < 131 || charts["arc"] > 133 || charts["missedBars"] != 1 || charts["ratingBars"] != 8 {
+		t.Errorf("charts %v", charts)
+	}
+
+	// Roll video help out to 10% with the slider.
+	err = chromedp.Do(ctx,
+		chromedp.Click(`#tabs button[data-tab="flags"]`),
+		chromedp.WaitVisible("#pct-video_help"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := browsertest.Eval[bool](ctx, `(() => { const s = document.getElementById("pct-video_help"); s.value = "10";
+		s.dispatchEvent(new Event("input", {bubbles: true})); document.getElementById("reason-video_help").value = "先放一成"; return true; })()`); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("#save-video_help")); err != nil {
+		t.Fatal(err)
+	}
+	var percent any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if percent = e.f.Flags()[3].Percent; percent == 10 {
+			break
+		}
+	}
+	if percent != 10 {
+		t.Fatalf("video_help at %v%% after saving 10%%", percent)
+	}
+	_, audit := e.call(t, "GET", "/api/v1/owner/features/audit?flag=video_help&limit=1", e.owner, nil)
+	line, _ := audit["entries"].([]any)
+	if len(line) != 1 || dig(line[0].(map[string]any), "after", "percent") != float64(10) || dig(line[0].(map[string]any), "before", "percent") != float64(100) ||
+		line[0].(map[string]any)["reason"] != "先放一成" || line[0].(map[string]any)["actor"] != "owner:owner" {
+		t.Fatalf("audit %v", audit)
+	}
+	// The page shows the change in its audit list.
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(`#pctv-video_help`)); err != nil {
+		t.Fatal(err)
+	}
+	shown, err := browsertest.Eval[string](ctx, `document.getElementById("audit").textContent`)
+	if err != nil || !bytes.Contains([]byte(shown), []byte("100% → 10%")) {
+		t.Errorf("audit on the page: %q %v", shown, err)
+	}
+
+	// A screenshot of the dashboard, kept as the test's artifact.
+	if err := chromedp.Do(ctx, chromedp.Click(`#tabs button[data-tab="kpi"]`), chromedp.WaitVisible("#kpi-connect")); err != nil {
+		t.Fatal(err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG (anything less is JPEG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "owner-dashboard.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); len(shot) < 20_000 || b.Dx() < 300 || b.Dy() < 1000 {
+		t.Errorf("screenshot %dx%d, %d bytes: too small for the dashboard", b.Dx(), b.Dy(), len(shot))
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
+}
