@@ -210,3 +210,30 @@ func TestGroupQuestions(t *testing.T) {
 		t.Errorf("groups %+v", got)
 	}
 }
+
+// FuzzGroupQuestions: customers' words are outside input. Grouping never
+// panics, loses or invents a question, and names each group by one of its
+// wordings.
+func FuzzGroupQuestions(f *testing.F) {
+	f.Add("押金怎么退", "押金怎么退呢？", "几点开门")
+	f.Add("", "？？？", "👍")
+	f.Add("老板吗呢", "\xff\xfe", "a")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		in := []string{a, b, c}
+		got := store.GroupQuestions(in, 10)
+		total := 0
+		for _, g := range got {
+			total += g.Count
+			found := false
+			for _, q := range in {
+				found = found || q == g.Question
+			}
+			if !found || g.Count < 1 {
+				t.Fatalf("group %+v not from %q", g, in)
+			}
+		}
+		if total > len(in) {
+			t.Fatalf("%d questions grouped from %d", total, len(in))
+		}
+	})
+}
