@@ -8,11 +8,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tacklegate/tacklegate/gateway/assistant"
 	"github.com/tacklegate/tacklegate/gateway/browsertest"
 )
 
@@ -27,6 +29,17 @@ func TestOwnerConsoleInBrowser(t *testing.T) {
 	e := newFeatEnv(t)
 	e.srv.MountQuickHelp(&QuickHelp{DB: e.db, Features: e.f})
 	e.srv.MountKPIs(&KPIs{DB: e.db})
+	if _, err := SeedKnowledge(context.Background(), e.db); err != nil {
+		t.Fatal(err)
+	}
+	kb, err := assistant.New(nil, assistant.Options{Facts: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadKnowledge(context.Background(), e.db, kb); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.MountKnowledge(&Knowledge{DB: e.db, Assistant: kb})
 	now := time.Now().UTC()
 	// Four calls (two answered, 90 s and 150 s), two missed; a rated chat.
 	for i, ans := range []bool{true, false, true, false} {
@@ -139,6 +152,46 @@ func TestOwnerConsoleInBrowser(t *testing.T) {
 	shown, err := browsertest.Eval[string](ctx, `document.getElementById("audit").textContent`)
 	if err != nil || !bytes.Contains([]byte(shown), []byte("100% → 10%")) {
 		t.Errorf("audit on the page: %q %v", shown, err)
+	}
+
+	// Quick help: move the last entry up one place.
+	if err := chromedp.Do(ctx, chromedp.Click(`#tabs button[data-tab="quick"]`), chromedp.WaitVisible(`#quick-list .qh`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := browsertest.Eval[bool](ctx, `(() => { const b = document.querySelectorAll("#quick-list .qh")[2].querySelector("[aria-label='上移']"); b.click(); return true; })()`); err != nil {
+		t.Fatal(err)
+	}
+	var order string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		_, out := e.call(t, "GET", "/api/v1/owner/quickhelp", e.owner, nil) // all of them: video help is at 10% now
+		if order = fmt.Sprint(titles(out)); order == "[教我装鱼线 其他问题 视频验货]" {
+			break
+		}
+	}
+	if order != "[教我装鱼线 其他问题 视频验货]" {
+		t.Errorf("after moving 其他问题 up: %s", order)
+	}
+
+	// Knowledge base: the seeded entries are listed and searchable, and the
+	// ask box answers from them.
+	err = chromedp.Do(ctx,
+		chromedp.Click(`#tabs button[data-tab="kb"]`),
+		chromedp.WaitVisible(`#kb-list .kb-entry`),
+		chromedp.SendKeys("#kb-search", "押金"),
+		chromedp.SendKeys("#ask-q", "押金怎么退"),
+		chromedp.Click("#ask-btn"),
+		chromedp.WaitVisible("#ask-answer"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kbState, err := browsertest.Eval[map[string]string](ctx, `({count: document.getElementById("kb-count").textContent,
+		answer: document.getElementById("ask-answer").textContent})`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(kbState["count"], "匹配") || !strings.Contains(kbState["answer"], "退") {
+		t.Errorf("knowledge base tab: %v", kbState)
 	}
 
 	// A screenshot of the dashboard, kept as the test's artifact.
