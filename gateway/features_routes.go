@@ -73,8 +73,29 @@ func (h *featureHandlers) mine(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"features": h.f.For(sub)})
 }
 
+// flagView is a flag with how many members it reaches now.
+type flagView struct {
+	store.FeatureFlag
+	Reach   int `json:"reach"`   // members it is on for
+	Members int `json:"members"` // live members
+}
+
 func (h *featureHandlers) list(c *fiber.Ctx) error {
-	return c.JSON(fiber.Map{"flags": h.f.Flags(), "kpis": store.GuardKPIs, "guard_z": GuardZ})
+	members, err := h.f.db.MemberTiers(c.UserContext())
+	if err != nil {
+		return err
+	}
+	flags := h.f.Flags()
+	out := make([]flagView, len(flags))
+	for i, fl := range flags {
+		out[i] = flagView{FeatureFlag: fl, Members: len(members)}
+		for _, m := range members {
+			if decide(fl, FeatureSubject{MemberID: m.ID, Tier: m.Tier}) {
+				out[i].Reach++
+			}
+		}
+	}
+	return c.JSON(fiber.Map{"flags": out, "kpis": store.GuardKPIs, "guard_z": GuardZ})
 }
 
 // featureInput is a change from the console; absent fields stay as they

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/wecom"
 	"github.com/tacklegate/tacklegate/adapters/wxsim"
+	"github.com/tacklegate/tacklegate/rental"
 )
 
 func TestFeatureBucketStickyAndEven(t *testing.T) {
@@ -90,7 +92,7 @@ func TestFeatureDecision(t *testing.T) {
 		{"0% otherwise", fl, FeatureSubject{MemberID: inGold, Tier: "gold"}, false},
 		{"50% gold in bucket", half, FeatureSubject{MemberID: inGold, Tier: "gold"}, true},
 		{"50% wrong tier", half, FeatureSubject{MemberID: inGold, Tier: "guest"}, false},
-		{"deny beats everything", full, FeatureSubject{MemberID: 9}, true},
+		{"full rollout", full, FeatureSubject{MemberID: 9}, true},
 		{"deny list", store.FeatureFlag{Key: "x", Enabled: true, Percent: 100, Deny: fl.Deny}, FeatureSubject{MemberID: 9}, false},
 		{"anonymous, fully on", full, FeatureSubject{}, true},
 		{"anonymous, partly on", half, FeatureSubject{}, false},
@@ -202,6 +204,87 @@ func TestFeatureRoutes(t *testing.T) {
 	}
 	if f2.Enabled(ctx, 12345, "guest", FeatureVideoHelp) || !f2.Enabled(ctx, 12345, "gold", FeatureVideoHelp) {
 		t.Error("a fresh instance decides differently")
+	}
+
+	// Rolled to 10% over a thousand members, it reaches about a hundred,
+	// and the same hundred after a restart.
+	now := time.Now().UTC()
+	for i := 0; i < 1000; i++ {
+		if err := e.db.Gorm.Exec(`INSERT INTO members (name, tier, joined_at, created_at, updated_at) VALUES ('m', 'silver', ?, ?, ?)`, now, now, now).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.call(t, "PUT", "/api/v1/owner/features/video_help", e.owner, map[string]any{"percent": 10, "tiers": []string{}})
+	reach := func(f *Features) (on []int64) {
+		members, err := e.db.MemberTiers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range members {
+			if f.Enabled(ctx, m.ID, m.Tier, FeatureVideoHelp) {
+				on = append(on, m.ID)
+			}
+		}
+		return on
+	}
+	_, out = e.call(t, "GET", "/api/v1/owner/features", e.owner, nil)
+	var vh map[string]any
+	for _, x := range out["flags"].([]any) {
+		if x.(map[string]any)["key"] == FeatureVideoHelp {
+			vh = x.(map[string]any)
+		}
+	}
+	n := vh["reach"].(float64)
+	if vh["members"] != float64(1002) || n < 75 || n > 125 || int(n) != len(reach(e.f)) {
+		t.Errorf("10%% of 1002 members reaches %v (members %v)", n, vh["members"])
+	}
+	f3, err := NewFeatures(ctx, e.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := reach(e.f), reach(f3); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Error("a restarted instance puts other members in the 10%")
+	}
+}
+
+// TestFeatureRoutesRefuseWrongRoles walks every route the owner console
+// adds, as TestEveryRouteRefusesAnonymousAndWrongRole does for the rest.
+func TestFeatureRoutesRefuseWrongRoles(t *testing.T) {
+	e := newFeatEnv(t)
+	e.srv.MountQuickHelp(&QuickHelp{DB: e.db, Features: e.f})
+	e.srv.MountKPIs(&KPIs{DB: e.db})
+	e.call(t, "POST", "/api/v1/owner/staff", e.owner, map[string]string{"wecom_userid": "laowang", "name": "老王"})
+	code, _ := e.sim.OAuthCode("laowang")
+	tokens := map[rental.Role]string{
+		rental.RoleOwner:    e.owner,
+		rental.RoleCustomer: e.customerLogin(t, "o-walk"),
+		rental.RoleStaff:    e.tokenOf(t, "POST", "/api/v1/auth/wecom", "", map[string]string{"code": code}),
+	}
+	walked := 0
+	for route, roles := range e.srv.roles {
+		method, path, _ := strings.Cut(route, " ")
+		if !strings.Contains(path, "/features") && !strings.Contains(path, "/quickhelp") && !strings.Contains(path, "/kpis") {
+			continue
+		}
+		if len(roles) == 0 {
+			continue
+		}
+		path = strings.NewReplacer(":id", "1", ":key", FeatureVideoHelp).Replace(path)
+		if st, _ := e.call(t, method, path, "", nil); st != 401 {
+			t.Errorf("anonymous %s: %d", route, st)
+		}
+		for role, tok := range tokens {
+			if slices.Contains(roles, role) {
+				continue
+			}
+			if st, _ := e.call(t, method, path, tok, nil); st != 403 {
+				t.Errorf("%s calling %s: %d", role, route, st)
+			}
+		}
+		walked++
+	}
+	if walked != 12 {
+		t.Errorf("walked %d protected routes, want 12", walked)
 	}
 }
 

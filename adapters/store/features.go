@@ -333,3 +333,17 @@ func (db *DB) ResolveFeatureList(ctx context.Context, typed []string) ([]Feature
 	}
 	return out, nil
 }
+
+// MemberTier is a live member's id and tier.
+type MemberTier struct {
+	ID   int64
+	Tier string
+}
+
+// MemberTiers lists every live (not merged) member's id and tier, for
+// working out how many members a flag reaches.
+func (db *DB) MemberTiers(ctx context.Context) ([]MemberTier, error) {
+	var out []MemberTier
+	err := db.Gorm.WithContext(ctx).Table("members").Select("id, tier").Where("merged_into IS NULL").Order("id").Scan(&out).Error
+	return out, classify("store.MemberTiers", err)
+}

@@ -288,6 +288,7 @@
       el("h3", {}, el("span", { class: "grow" }, FLAG_NAMES[k] || k, " ", el("span", { class: "muted" }, k)),
         f.paused_at ? el("span", { class: "tag bad" }, "已暂停") : f.enabled ? el("span", { class: "tag" }, "启用") : el("span", { class: "tag warn" }, "关闭")),
       f.description ? el("p", { class: "muted" }, f.description) : null,
+      el("p", { class: "muted", id: "reach-" + k }, `现在对 ${f.reach} / ${f.members} 位会员开启`),
       f.paused_at ? el("div", { class: "paused", id: "paused-" + k }, "暂停于 " + when(f.paused_at) + "：" + (f.paused_reason || ""),
         el("div", {}, el("button", { type: "button", class: "small", id: "resume-" + k, onclick: () => save({ paused: false }) }, "恢复灰度"))) : null,
       el("label", { class: "check" }, enabled, "启用"),
