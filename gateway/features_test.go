@@ -234,6 +234,9 @@ func TestFeatureRoutes(t *testing.T) {
 			vh = x.(map[string]any)
 		}
 	}
+	if _, ok := vh["deny"].([]any); !ok {
+		t.Errorf("an empty deny list is %v, want []", vh["deny"])
+	}
 	n := vh["reach"].(float64)
 	if vh["members"] != float64(1002) || n < 75 || n > 125 || int(n) != len(reach(e.f)) {
 		t.Errorf("10%% of 1002 members reaches %v (members %v)", n, vh["members"])

@@ -43,6 +43,19 @@ type FeatureFlag struct {
 	UpdatedBy    string             `json:"updated_by"`
 }
 
+// normalize makes empty lists [] rather than null in JSON.
+func (f *FeatureFlag) normalize() {
+	if f.Allow == nil {
+		f.Allow = []FeatureListEntry{}
+	}
+	if f.Deny == nil {
+		f.Deny = []FeatureListEntry{}
+	}
+	if f.Tiers == nil {
+		f.Tiers = []string{}
+	}
+}
+
 // Paused reports whether the rollout is paused.
 func (f FeatureFlag) Paused() bool { return f.PausedAt != nil }
 
@@ -103,6 +116,7 @@ func (r featureRow) flag() (FeatureFlag, error) {
 			return f, rental.Wrap("store.featureRow", rental.KindInternal, "", err)
 		}
 	}
+	f.normalize()
 	return f, nil
 }
 
@@ -192,6 +206,7 @@ func (db *DB) UpdateFeatureFlag(ctx context.Context, key string, ch FeatureChang
 		if err := fn(&after); err != nil {
 			return err
 		}
+		after.normalize()
 		after.Key = key
 		after.Version = before.Version + 1
 		after.UpdatedAt = time.Now().UTC()
