@@ -110,30 +110,35 @@ func (f *Features) judge(ctx context.Context, fl store.FeatureFlag) (GuardFigure
 			g.RestTotal += s.Total
 		}
 	}
-	min := max(fl.MinSample, 1)
-	if g.CohortTotal < min || g.RestTotal < min {
+	assess(&g, fl)
+	return g, nil
+}
+
+// assess gives the verdict on counted outcomes (see the comment at the top
+// of this file).
+func assess(g *GuardFigures, fl store.FeatureFlag) {
+	minimum := max(fl.MinSample, 1)
+	if g.CohortTotal < minimum || g.RestTotal < minimum {
 		g.Verdict = "small_sample"
-		return g, nil
+		return
 	}
 	g.CohortRate = float64(g.CohortBad) / float64(g.CohortTotal)
 	g.RestRate = float64(g.RestBad) / float64(g.RestTotal)
 	p := float64(g.CohortBad+g.RestBad) / float64(g.CohortTotal+g.RestTotal)
 	se := math.Sqrt(p * (1 - p) * (1/float64(g.CohortTotal) + 1/float64(g.RestTotal)))
 	diff := g.CohortRate - g.RestRate
+	z := 0.0
 	switch {
 	case se > 0:
-		g.Z = math.Round(diff/se*100) / 100
+		z = diff / se
 	case diff > 0:
-		g.Z = math.Inf(1)
+		z = math.Inf(1)
 	}
 	g.Verdict = "ok"
-	if diff > fl.Threshold && g.Z >= GuardZ {
+	if diff > fl.Threshold && z >= GuardZ {
 		g.Verdict = "paused"
 	}
-	if math.IsInf(g.Z, 1) {
-		g.Z = 99 // JSON has no infinity
-	}
-	return g, nil
+	g.Z = math.Round(min(z, 99)*100) / 100 // JSON has no infinity
 }
 
 func kpiLabel(k string) string {

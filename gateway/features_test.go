@@ -428,3 +428,35 @@ func TestFeatureGuardPausesAndTellsOwner(t *testing.T) {
 		t.Fatalf("resume: %d %v", st, out)
 	}
 }
+
+// TestGuardVerdict: the guard rail's statistics on hand-made counts.
+func TestGuardVerdict(t *testing.T) {
+	fl := store.FeatureFlag{MinSample: 20, Threshold: 0.15}
+	cases := []struct {
+		name                       string
+		cBad, cTotal, rBad, rTotal int
+		want                       string
+		wantZ                      float64
+	}{
+		// 40% vs 20% on 30 each: twenty points worse, but z = 0.2 /
+		// √(0.3·0.7·(2/30)) = 1.69 — bad luck that size happens.
+		{"noise on a small sample", 12, 30, 6, 30, "ok", 1.69},
+		// 50% vs 10% on 50 each: z = 0.4 / √(0.3·0.7·(2/50)) = 4.36.
+		{"a clear drop", 25, 50, 5, 50, "paused", 4.36},
+		// 15% vs 5% on 400 each: significant (z = 4.74) but ten points is
+		// under the fifteen the owner set.
+		{"significant but under the threshold", 60, 400, 20, 400, "ok", 4.71},
+		// The cohort does better.
+		{"better", 5, 50, 25, 50, "ok", -4.36},
+		{"too few", 19, 19, 0, 100, "small_sample", 0},
+		{"everything fails on both sides", 30, 30, 30, 30, "ok", 0},
+		{"nothing fails in the rest", 30, 30, 0, 30, "paused", 7.75},
+	}
+	for _, c := range cases {
+		g := GuardFigures{CohortBad: c.cBad, CohortTotal: c.cTotal, RestBad: c.rBad, RestTotal: c.rTotal}
+		assess(&g, fl)
+		if g.Verdict != c.want || g.Z != c.wantZ {
+			t.Errorf("%s: %s z=%v, want %s z=%v", c.name, g.Verdict, g.Z, c.want, c.wantZ)
+		}
+	}
+}
