@@ -443,7 +443,8 @@ func TestGuardVerdict(t *testing.T) {
 		{"noise on a small sample", 12, 30, 6, 30, "ok", 1.69},
 		// 50% vs 10% on 50 each: z = 0.4 / √(0.3·0.7·(2/50)) = 4.36.
 		{"a clear drop", 25, 50, 5, 50, "paused", 4.36},
-		// 15% vs 5% on 400 each: significant (z = 4.74) but ten points is
+		// 15% vs 5% on 400 each: significant (z = 0.1 / √(0.1·0.9·(2/400)) =
+		// 4.71) but ten points is
 		// under the fifteen the owner set.
 		{"significant but under the threshold", 60, 400, 20, 400, "ok", 4.71},
 		// The cohort does better.
