@@ -103,11 +103,11 @@
   // ---- login ----
   function showLogin() {
     $("login-view").classList.remove("hidden");
-    ["app-view", "tabs", "logout"].forEach((id) => $(id).classList.add("hidden"));
+    ["app-view", "tabs", "logout", "pw-open"].forEach((id) => $(id).classList.add("hidden"));
   }
   function showApp() {
     $("login-view").classList.add("hidden");
-    ["app-view", "tabs", "logout"].forEach((id) => $(id).classList.remove("hidden"));
+    ["app-view", "tabs", "logout", "pw-open"].forEach((id) => $(id).classList.remove("hidden"));
     $("who").textContent = "店主";
     openTab("kpi");
   }
@@ -125,6 +125,24 @@
     try { await api("POST", "/auth/logout"); } catch (e) { /* the session ends here anyway */ }
     tg.clearSession(KEY);
     showLogin();
+  });
+
+  // Password: a wrong current password is the form's error, not a logout.
+  $("pw-open").addEventListener("click", () => { $("pw-form").classList.toggle("hidden"); $("pw-error").textContent = ""; });
+  $("pw-cancel").addEventListener("click", () => $("pw-form").classList.add("hidden"));
+  $("pw-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("pw-error").textContent = "";
+    if ($("pw-new").value !== $("pw-again").value) { $("pw-error").textContent = "两次输入的新密码不一样"; return; }
+    try {
+      await api("POST", "/owner/password", { current: $("pw-current").value, new: $("pw-new").value });
+      ["pw-current", "pw-new", "pw-again"].forEach((id) => { $(id).value = ""; });
+      $("pw-form").classList.add("hidden");
+      tg.toast("密码已修改");
+    } catch (e) {
+      if (!tg.session(KEY)) { showLogin(); return; } // the session itself ended
+      $("pw-error").textContent = e.message;
+    }
   });
 
   // guarded runs a loader and sends the owner back to login when the
