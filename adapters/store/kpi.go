@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -527,11 +528,22 @@ func (db *DB) rentalKPIs(ctx context.Context, p KPIPeriod, k *KPIs) error {
 	// A recorded video inspection: a recorded call naming the order (by
 	// number or id), or a recording in the order's evidence.
 	video := map[int64]bool{}
-	var withCall []int64
-	if err := db.Gorm.WithContext(ctx).Raw(`SELECT DISTINCT o.id FROM orders o JOIN calls c ON c.recorded AND c.order_id <> ''
-	        AND (c.order_id = o.order_no OR c.order_id = CAST(o.id AS TEXT))
-	    WHERE o.paid_at >= ? AND o.paid_at < ?`, from, to).Scan(&withCall).Error; err != nil {
+	// Calls name the order by number or by id: read the recorded calls'
+	// order references once and match them here, rather than joining on an
+	// OR of two forms that no index serves.
+	var refs []string
+	if err := db.Gorm.WithContext(ctx).Raw(`SELECT DISTINCT order_id FROM calls WHERE recorded AND order_id <> ''`).Scan(&refs).Error; err != nil {
 		return classify(op, err)
+	}
+	recorded := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		recorded[r] = true
+	}
+	var withCall []int64
+	for _, o := range orders {
+		if recorded[o.OrderNo] || recorded[strconv.FormatInt(o.ID, 10)] {
+			withCall = append(withCall, o.ID)
+		}
 	}
 	var withRec []int64
 	if err := db.Gorm.WithContext(ctx).Raw(`SELECT DISTINCT o.id FROM orders o JOIN evidence e ON e.order_id = o.id AND e.kind = 'recording'

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/store/storetest"
 )
@@ -236,4 +238,83 @@ func FuzzGroupQuestions(f *testing.F) {
 			t.Fatalf("%d questions grouped from %d", total, len(in))
 		}
 	})
+}
+
+// BenchmarkKPIs computes a month's KPIs for a busy shop on SQLite: 6 000
+// calls, 1 500 conversations with 15 000 messages, 3 000 paid orders and
+// 1 500 assistant turns (half of them unresolved, opened and grouped).
+func BenchmarkKPIs(b *testing.B) {
+	ctx := context.Background()
+	db := migratedTB(b, storetest.Target{Name: "sqlite"})
+	t0 := utc("2026-11-01", "00:00:00")
+	err := db.Gorm.Transaction(func(tx *gorm.DB) error {
+		now := time.Now().UTC()
+		for i := 0; i < 300; i++ {
+			if err := tx.Exec(`INSERT INTO members (name, tier, joined_at, created_at, updated_at) VALUES ('m', 'gold', ?, ?, ?)`, now, now, now).Error; err != nil {
+				return err
+			}
+		}
+		for i := 0; i < 6000; i++ {
+			at := t0.Add(time.Duration(i) * 7 * time.Minute)
+			var ans, end any
+			state := "missed"
+			if i%4 != 0 {
+				ans, end, state = at.Add(9*time.Second), at.Add(time.Duration(60+i%300)*time.Second), "ended"
+			}
+			if err := tx.Exec(`INSERT INTO calls (room_id, kind, source, member_id, state, started_at, answered_at, ended_at, rating, order_id, recorded) VALUES (?, 'video', 'quick_help', ?, ?, ?, ?, ?, ?, ?, ?)`,
+				fmt.Sprintf("r%d", i), 1+i%300, state, at, ans, end, i%6, fmt.Sprintf("B%d", i%3000), i%5 == 0).Error; err != nil {
+				return err
+			}
+		}
+		for i := 0; i < 1500; i++ {
+			at := t0.Add(time.Duration(i) * 28 * time.Minute)
+			if err := tx.Exec(`INSERT INTO conversations (member_id, openid, state, opened_at, rating, rated_at, last_link, created_at, updated_at) VALUES (?, 'o', 'resolved', ?, ?, ?, '', ?, ?)`,
+				1+i%300, at, i%6, at.Add(time.Hour), at, at).Error; err != nil {
+				return err
+			}
+			for j := 0; j < 10; j++ {
+				dir, author := "in", "customer:1"
+				if j%2 == 1 {
+					dir, author = "out", "staff:laowang"
+				}
+				if err := tx.Exec(`INSERT INTO chat_messages (conversation_id, seq, direction, kind, author, created_at, content_hash, prev_link, link) VALUES (?, ?, ?, 'text', ?, ?, 'h', 'p', ?)`,
+					i+1, j+1, dir, author, at.Add(time.Duration(j)*time.Minute), fmt.Sprintf("l%d-%d", i, j)).Error; err != nil {
+					return err
+				}
+			}
+		}
+		for i := 0; i < 3000; i++ {
+			at := t0.Add(time.Duration(i) * 14 * time.Minute)
+			if err := tx.Exec(`INSERT INTO orders (order_no, member_id, tier, state, period_from, period_to, deposit_waived, cleaning_buffer_seconds, late_fee_per_day,
+			    grace_period_seconds, rent, deposit, total, late_fee, damage_fee, created_at, expires_at, updated_at, paid_at)
+			    VALUES (?, ?, 'gold', 'settled', '2026-11-20', '2026-11-21', FALSE, 0, 0, 0, 3000, 10000, 13000, 0, ?, ?, ?, ?, ?)`,
+				fmt.Sprintf("B%d", i), 1+i%300, (i%10)*100, at, at, at, at).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	questions := []string{"押金怎么退", "押金怎么退呢", "几点开门", "能不能便宜点", "鱼竿断了怎么办", "可以送货吗"}
+	for i := 0; i < 1500; i++ {
+		outcome := "resolved"
+		if i%2 == 0 {
+			outcome = "unresolved"
+		}
+		r := &store.AnswerRecord{Conversation: strconv.Itoa(1 + i), Question: questions[i%len(questions)], Kind: "kb", Outcome: outcome, CreatedAt: t0.Add(time.Duration(i) * 28 * time.Minute)}
+		if err := db.AddAnswerRecord(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	from, _ := store.ParseKPIDay("2026-11-01")
+	to, _ := store.ParseKPIDay("2026-12-01")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k, err := db.KPIs(ctx, store.KPIPeriod{From: from, To: to})
+		if err != nil || k.Calls.Started == 0 || k.Chat.Messages == 0 || k.Rental.All.Orders == 0 {
+			b.Fatalf("%v %+v", err, k.Calls)
+		}
+	}
 }
