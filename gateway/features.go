@@ -150,8 +150,8 @@ type FeatureSubject struct {
 	Staff    string
 }
 
-// decide applies the rules in the package comment to one flag.
-func decide(fl store.FeatureFlag, s FeatureSubject) bool {
+// decideFlag applies the rules in the package comment to one flag.
+func decideFlag(fl store.FeatureFlag, s FeatureSubject) bool {
 	listed := func(list []store.FeatureListEntry) bool {
 		for _, e := range list {
 			if (s.MemberID > 0 && e.MemberID == s.MemberID) || (s.Staff != "" && e.Staff == s.Staff) {
@@ -189,7 +189,7 @@ func (f *Features) EnabledFor(s FeatureSubject, key string) bool {
 	f.mu.RLock()
 	fl, ok := f.flags[key]
 	f.mu.RUnlock()
-	return ok && decide(fl, s)
+	return ok && decideFlag(fl, s)
 }
 
 // For returns every flag's decision for s.
@@ -198,7 +198,7 @@ func (f *Features) For(s FeatureSubject) map[string]bool {
 	defer f.mu.RUnlock()
 	out := make(map[string]bool, len(f.flags))
 	for k, fl := range f.flags {
-		out[k] = decide(fl, s)
+		out[k] = decideFlag(fl, s)
 	}
 	return out
 }

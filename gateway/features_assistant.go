@@ -25,9 +25,9 @@ type AssistantGate struct {
 	hoursAt time.Time
 }
 
-// hoursTTL is how long the opening hours are cached: the owner's change
+// gateHoursTTL is how long the opening hours are cached: the owner's change
 // applies within it.
-const hoursTTL = 30 * time.Second
+const gateHoursTTL = 30 * time.Second
 
 func (g *AssistantGate) log() *slog.Logger {
 	if g.Logger != nil {
@@ -54,12 +54,12 @@ func (g *AssistantGate) Serves(m rental.MemberID) bool {
 	return g.Features.Enabled(ctx, int64(m), tier, FeatureAssistant)
 }
 
-// Hours returns the shop's opening hours, cached for hoursTTL; the zero
+// Hours returns the shop's opening hours, cached for gateHoursTTL; the zero
 // value (unknown: only who is on duty decides) when they cannot be read.
 func (g *AssistantGate) Hours() rental.OpeningHours {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if time.Since(g.hoursAt) < hoursTTL {
+	if time.Since(g.hoursAt) < gateHoursTTL {
 		return g.hours
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -11,9 +11,9 @@ import (
 	"github.com/tacklegate/tacklegate/rental"
 )
 
-// withGate adds the assistant and its gate (flag and opening hours) to a
+// withAssistantGate adds the assistant and its gate (flag and opening hours) to a
 // bridge under test.
-func withGate(mode assistant.Mode, gate **AssistantGate, features **Features) func(*BridgeOptions) {
+func withAssistantGate(mode assistant.Mode, gate **AssistantGate, features **Features) func(*BridgeOptions) {
 	return func(o *BridgeOptions) {
 		assistantDesk(mode)(o)
 		f, err := NewFeatures(context.Background(), o.DB, nil)
@@ -32,7 +32,7 @@ func withGate(mode assistant.Mode, gate **AssistantGate, features **Features) fu
 func TestAssistantOutOfHours(t *testing.T) {
 	var gate *AssistantGate
 	var f *Features
-	e := newBridgeEnv(t, []string{"laowang:老王"}, withGate(assistant.ModeUnattended, &gate, &f))
+	e := newBridgeEnv(t, []string{"laowang:老王"}, withAssistantGate(assistant.ModeUnattended, &gate, &f))
 	ctx := context.Background()
 	now := e.sim.Clock().Now().In(rental.Shanghai())
 	open := rental.ClockTime(((now.Hour() + 3) % 23) * 60) // an hour's window that is not now
@@ -69,7 +69,7 @@ func TestAssistantOutOfHours(t *testing.T) {
 func TestAssistantFlag(t *testing.T) {
 	var gate *AssistantGate
 	var f *Features
-	e := newBridgeEnv(t, []string{"laowang:老王"}, withGate(assistant.ModeUnattended, &gate, &f))
+	e := newBridgeEnv(t, []string{"laowang:老王"}, withAssistantGate(assistant.ModeUnattended, &gate, &f))
 	ctx := context.Background()
 	if _, _, err := f.Update(ctx, FeatureAssistant, store.FeatureChange{Actor: "owner:owner", Action: "update"}, func(fl *store.FeatureFlag) error {
 		fl.Percent = 0

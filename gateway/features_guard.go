@@ -102,7 +102,7 @@ func (f *Features) judge(ctx context.Context, fl store.FeatureFlag) (GuardFigure
 		return g, err
 	}
 	for _, s := range samples {
-		if decide(fl, FeatureSubject{MemberID: s.MemberID, Tier: s.Tier}) {
+		if decideFlag(fl, FeatureSubject{MemberID: s.MemberID, Tier: s.Tier}) {
 			g.CohortBad += s.Bad
 			g.CohortTotal += s.Total
 		} else {
@@ -110,13 +110,13 @@ func (f *Features) judge(ctx context.Context, fl store.FeatureFlag) (GuardFigure
 			g.RestTotal += s.Total
 		}
 	}
-	assess(&g, fl)
+	assessGuard(&g, fl)
 	return g, nil
 }
 
-// assess gives the verdict on counted outcomes (see the comment at the top
+// assessGuard gives the verdict on counted outcomes (see the comment at the top
 // of this file).
-func assess(g *GuardFigures, fl store.FeatureFlag) {
+func assessGuard(g *GuardFigures, fl store.FeatureFlag) {
 	minimum := max(fl.MinSample, 1)
 	if g.CohortTotal < minimum || g.RestTotal < minimum {
 		g.Verdict = "small_sample"

@@ -90,7 +90,7 @@ func (h *featureHandlers) list(c *fiber.Ctx) error {
 	for i, fl := range flags {
 		out[i] = flagView{FeatureFlag: fl, Members: len(members)}
 		for _, m := range members {
-			if decide(fl, FeatureSubject{MemberID: m.ID, Tier: m.Tier}) {
+			if decideFlag(fl, FeatureSubject{MemberID: m.ID, Tier: m.Tier}) {
 				out[i].Reach++
 			}
 		}

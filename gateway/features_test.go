@@ -30,7 +30,7 @@ func TestFeatureBucketStickyAndEven(t *testing.T) {
 		fl := store.FeatureFlag{Key: "video_help", Enabled: true, Percent: pct}
 		on := 0
 		for id := int64(1); id <= n; id++ {
-			if decide(fl, FeatureSubject{MemberID: id, Tier: "guest"}) {
+			if decideFlag(fl, FeatureSubject{MemberID: id, Tier: "guest"}) {
 				on++
 			}
 		}
@@ -49,10 +49,10 @@ func TestFeatureBucketStickyAndEven(t *testing.T) {
 	both := 0
 	for id := int64(1); id <= n; id++ {
 		s := FeatureSubject{MemberID: id}
-		if decide(a10, s) && !decide(a20, s) {
+		if decideFlag(a10, s) && !decideFlag(a20, s) {
 			t.Fatalf("member %d in at 10%% but out at 20%%", id)
 		}
-		if decide(a50, s) && decide(b50, s) {
+		if decideFlag(a50, s) && decideFlag(b50, s) {
 			both++
 		}
 	}
@@ -101,7 +101,7 @@ func TestFeatureDecision(t *testing.T) {
 		{"disabled", store.FeatureFlag{Key: "x", Percent: 100}, FeatureSubject{MemberID: 1}, false},
 	}
 	for _, c := range cases {
-		if got := decide(c.fl, c.s); got != c.want {
+		if got := decideFlag(c.fl, c.s); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -298,7 +298,7 @@ func seedGuardCalls(t *testing.T, db *store.DB, f store.FeatureFlag, members []i
 	n := 0
 	for _, m := range members {
 		rate := restMissed
-		if decide(f, FeatureSubject{MemberID: m, Tier: "guest"}) {
+		if decideFlag(f, FeatureSubject{MemberID: m, Tier: "guest"}) {
 			rate = cohortMissed
 		}
 		missed := int(rate*float64(perMember) + 0.5)
@@ -377,7 +377,7 @@ func TestFeatureGuardPausesAndTellsOwner(t *testing.T) {
 	// Hand-computed: cohort c members × 8 calls, 1 + 4 missed each; rest 1 missed each.
 	c := 0
 	for _, m := range members {
-		if decide(fl, FeatureSubject{MemberID: m, Tier: "guest"}) {
+		if decideFlag(fl, FeatureSubject{MemberID: m, Tier: "guest"}) {
 			c++
 		}
 	}
@@ -455,7 +455,7 @@ func TestGuardVerdict(t *testing.T) {
 	}
 	for _, c := range cases {
 		g := GuardFigures{CohortBad: c.cBad, CohortTotal: c.cTotal, RestBad: c.rBad, RestTotal: c.rTotal}
-		assess(&g, fl)
+		assessGuard(&g, fl)
 		if g.Verdict != c.want || g.Z != c.wantZ {
 			t.Errorf("%s: %s z=%v, want %s z=%v", c.name, g.Verdict, g.Z, c.want, c.wantZ)
 		}

@@ -94,7 +94,7 @@ type kpiView struct {
 	} `json:"period"`
 }
 
-func view4(p store.KPIPeriod, k store.KPIs) kpiView {
+func kpiViewOf(p store.KPIPeriod, k store.KPIs) kpiView {
 	v := kpiView{KPIs: k}
 	v.Period.From, v.Period.To = rental.DateOf(p.From).String(), rental.DateOf(p.To).String()
 	return v
@@ -110,7 +110,7 @@ func (k *KPIs) json(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(view4(p, figs))
+	return c.JSON(kpiViewOf(p, figs))
 }
 
 func (k *KPIs) csv(c *fiber.Ctx) error {
@@ -122,7 +122,7 @@ func (k *KPIs) csv(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v := view4(p, figs)
+	v := kpiViewOf(p, figs)
 	body := KPICSV(v)
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
 	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="tacklegate-kpi-%s-%s.csv"`, v.Period.From, v.Period.To))
@@ -130,21 +130,21 @@ func (k *KPIs) csv(c *fiber.Ctx) error {
 	return c.Send(body)
 }
 
-func pct(v float64) string  { return strconv.FormatFloat(v*100, 'f', 1, 64) + "%" }
-func num(v float64) string  { return strconv.FormatFloat(v, 'f', -1, 64) }
-func itoa(n int) string     { return strconv.Itoa(n) }
-func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
-func secs(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
-func starsOf(i int) string  { return strconv.Itoa(i+1) + "星" }
-func videoName(w bool) string {
+func kpiPct(v float64) string  { return strconv.FormatFloat(v*100, 'f', 1, 64) + "%" }
+func kpiNum(v float64) string  { return strconv.FormatFloat(v, 'f', -1, 64) }
+func kpiItoa(n int) string     { return strconv.Itoa(n) }
+func kpiItoa64(n int64) string { return strconv.FormatInt(n, 10) }
+func kpiSecs(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+func kpiStars(i int) string    { return strconv.Itoa(i+1) + "星" }
+func kpiVideoName(w bool) string {
 	if w {
 		return "有视频验货"
 	}
 	return "无视频验货"
 }
 
-// yuan is a plain number of yuan ("12.50"), which Excel can sum.
-func yuan(fen int64) string {
+// kpiYuan is a plain number of yuan ("12.50"), which Excel can sum.
+func kpiYuan(fen int64) string {
 	sign := ""
 	if fen < 0 {
 		sign, fen = "-", -fen
@@ -164,62 +164,62 @@ func KPICSV(v kpiView) []byte {
 	row("期间", "开始（含）", v.Period.From, "日期")
 	row("期间", "结束（不含）", v.Period.To, "日期")
 	cl := v.Calls
-	row("视频/语音", "发起", itoa(cl.Started), "次")
-	row("视频/语音", "接通", itoa(cl.Answered), "次")
-	row("视频/语音", "未接", itoa(cl.Missed), "次")
-	row("视频/语音", "接通率", pct(cl.ConnectRate), "")
-	row("视频/语音", "平均通话时长", secs(cl.AvgDurationSec), "秒")
-	row("视频/语音", "P90 通话时长", secs(cl.P90DurationSec), "秒")
+	row("视频/语音", "发起", kpiItoa(cl.Started), "次")
+	row("视频/语音", "接通", kpiItoa(cl.Answered), "次")
+	row("视频/语音", "未接", kpiItoa(cl.Missed), "次")
+	row("视频/语音", "接通率", kpiPct(cl.ConnectRate), "")
+	row("视频/语音", "平均通话时长", kpiSecs(cl.AvgDurationSec), "秒")
+	row("视频/语音", "P90 通话时长", kpiSecs(cl.P90DurationSec), "秒")
 	for h, n := range cl.MissedByHour {
-		row("未接（按小时）", fmt.Sprintf("%02d:00–%02d:59", h, h), itoa(n), "次")
+		row("未接（按小时）", fmt.Sprintf("%02d:00–%02d:59", h, h), kpiItoa(n), "次")
 	}
 	for _, s := range []struct {
 		name string
 		r    store.Ratings
 	}{{"会话评分", v.Satisfaction.Conversations}, {"通话评分", v.Satisfaction.Calls}, {"全部评分", v.Satisfaction.All}} {
-		row(s.name, "评分数", itoa(s.r.Count), "个")
-		row(s.name, "平均分", num(s.r.Average), "星")
+		row(s.name, "评分数", kpiItoa(s.r.Count), "个")
+		row(s.name, "平均分", kpiNum(s.r.Average), "星")
 		for i, n := range s.r.Distribution {
-			row(s.name, starsOf(i), itoa(n), "个")
+			row(s.name, kpiStars(i), kpiItoa(n), "个")
 		}
 	}
 	ch := v.Chat
-	row("会话", "新会话", itoa(ch.Opened), "个")
+	row("会话", "新会话", kpiItoa(ch.Opened), "个")
 	for _, st := range []struct{ k, name string }{{"open", "排队中"}, {"assigned", "处理中"}, {"resolved", "已解决"}} {
-		row("会话", "状态："+st.name, itoa(ch.ByState[st.k]), "个")
+		row("会话", "状态："+st.name, kpiItoa(ch.ByState[st.k]), "个")
 	}
-	row("会话", "有人工回复", itoa(ch.Responded), "个")
-	row("会话", "平均首次响应", secs(ch.AvgFirstResponse), "秒")
-	row("会话", "首次响应中位数", secs(ch.P50FirstResponse), "秒")
-	row("会话", "P90 首次响应", secs(ch.P90FirstResponse), "秒")
-	row("会话", "消息总数", itoa(ch.Messages), "条")
+	row("会话", "有人工回复", kpiItoa(ch.Responded), "个")
+	row("会话", "平均首次响应", kpiSecs(ch.AvgFirstResponse), "秒")
+	row("会话", "首次响应中位数", kpiSecs(ch.P50FirstResponse), "秒")
+	row("会话", "P90 首次响应", kpiSecs(ch.P90FirstResponse), "秒")
+	row("会话", "消息总数", kpiItoa(ch.Messages), "条")
 	for _, d := range ch.MessagesPerDay {
-		row("每日消息", d.Day, itoa(d.Total), "条")
+		row("每日消息", d.Day, kpiItoa(d.Total), "条")
 	}
 	a := v.Assistant
-	row("AI 客服", "回合", itoa(a.Turns), "次")
-	row("AI 客服", "直接回答", itoa(a.Answered), "次")
-	row("AI 客服", "转人工", itoa(a.HandedOff), "次")
-	row("AI 客服", "已解决", itoa(a.Resolved), "次")
-	row("AI 客服", "未解决", itoa(a.Unresolved), "次")
-	row("AI 客服", "未解决占比", pct(a.UnresolvedShare), "")
+	row("AI 客服", "回合", kpiItoa(a.Turns), "次")
+	row("AI 客服", "直接回答", kpiItoa(a.Answered), "次")
+	row("AI 客服", "转人工", kpiItoa(a.HandedOff), "次")
+	row("AI 客服", "已解决", kpiItoa(a.Resolved), "次")
+	row("AI 客服", "未解决", kpiItoa(a.Unresolved), "次")
+	row("AI 客服", "未解决占比", kpiPct(a.UnresolvedShare), "")
 	for i, q := range a.TopUnresolved {
-		row("未解决问题", fmt.Sprintf("%d. %s", i+1, q.Question), itoa(q.Count), "次")
+		row("未解决问题", fmt.Sprintf("%d. %s", i+1, q.Question), kpiItoa(q.Count), "次")
 	}
 	for _, g := range []struct {
 		name string
 		g    store.RentalGroup
-	}{{"租赁（全部）", v.Rental.All}, {"租赁（" + videoName(true) + "）", v.Rental.WithVideo}, {"租赁（" + videoName(false) + "）", v.Rental.WithoutVideo}} {
-		row(g.name, "订单", itoa(g.g.Orders), "单")
-		row(g.name, "收入", yuan(g.g.Revenue), "元")
-		row(g.name, "押金", yuan(g.g.Deposits), "元")
-		row(g.name, "已退押金", yuan(g.g.DepositsRefunded), "元")
-		row(g.name, "有损坏", itoa(g.g.Damaged), "单")
-		row(g.name, "损坏费", yuan(g.g.DamageFees), "元")
-		row(g.name, "有争议", itoa(g.g.Disputed), "单")
+	}{{"租赁（全部）", v.Rental.All}, {"租赁（" + kpiVideoName(true) + "）", v.Rental.WithVideo}, {"租赁（" + kpiVideoName(false) + "）", v.Rental.WithoutVideo}} {
+		row(g.name, "订单", kpiItoa(g.g.Orders), "单")
+		row(g.name, "收入", kpiYuan(g.g.Revenue), "元")
+		row(g.name, "押金", kpiYuan(g.g.Deposits), "元")
+		row(g.name, "已退押金", kpiYuan(g.g.DepositsRefunded), "元")
+		row(g.name, "有损坏", kpiItoa(g.g.Damaged), "单")
+		row(g.name, "损坏费", kpiYuan(g.g.DamageFees), "元")
+		row(g.name, "有争议", kpiItoa(g.g.Disputed), "单")
 	}
 	for _, q := range v.QuickHelp {
-		row("快捷求助使用", q.Title, itoa64(q.Uses), "次")
+		row("快捷求助使用", q.Title, kpiItoa64(q.Uses), "次")
 	}
 	w.Flush()
 	return buf.Bytes()

@@ -164,7 +164,7 @@ func TestOwnerConsoleInBrowser(t *testing.T) {
 	var order string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		_, out := e.call(t, "GET", "/api/v1/owner/quickhelp", e.owner, nil) // all of them: video help is at 10% now
-		if order = fmt.Sprint(titles(out)); order == "[教我装鱼线 其他问题 视频验货]" {
+		if order = fmt.Sprint(quickTitles(out)); order == "[教我装鱼线 其他问题 视频验货]" {
 			break
 		}
 	}

@@ -159,7 +159,7 @@ type quickHelpInput struct {
 	Enabled     *bool  `json:"enabled"`
 }
 
-func validIcon(icon string) bool {
+func validQuickHelpIcon(icon string) bool {
 	if icon == "" {
 		return true
 	}
@@ -194,7 +194,7 @@ func (h *quickHelpHandlers) entry(c *fiber.Ctx) (store.QuickHelpEntry, error) {
 	switch _, okAction := quickHelpActions[e.Action]; {
 	case n == 0 || n > 20:
 		return e, rental.Errorf(op, rental.KindInvalid, "标题须为 1–20 个字 (title must be 1–20 characters)")
-	case !validIcon(e.Icon):
+	case !validQuickHelpIcon(e.Icon):
 		return e, rental.Errorf(op, rental.KindInvalid, "图标须为一个表情符号或内置图标名（%s） (icon must be an emoji or a built-in name)", strings.Join(QuickHelpIcons, "、"))
 	case !okAction:
 		return e, rental.Errorf(op, rental.KindInvalid, "动作须为 video、voice、chat 或 article (action must be video, voice, chat or article)")

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func titles(out map[string]any) []string {
+func quickTitles(out map[string]any) []string {
 	var s []string
 	for _, e := range out["entries"].([]any) {
 		s = append(s, e.(map[string]any)["title"].(string))
@@ -19,7 +19,7 @@ func TestQuickHelp(t *testing.T) {
 
 	// The seeded defaults, in order, for anyone.
 	st, out := e.call(t, "GET", "/api/v1/quickhelp", "", nil)
-	if st != 200 || fmt.Sprint(titles(out)) != "[教我装鱼线 视频验货 其他问题]" {
+	if st != 200 || fmt.Sprint(quickTitles(out)) != "[教我装鱼线 视频验货 其他问题]" {
 		t.Fatalf("defaults: %d %v", st, out)
 	}
 	first := out["entries"].([]any)[1].(map[string]any)
@@ -39,18 +39,18 @@ func TestQuickHelp(t *testing.T) {
 	// off → nothing.
 	cust := e.customerLogin(t, "o-qh")
 	e.call(t, "PUT", "/api/v1/owner/features/video_help", e.owner, map[string]any{"percent": 0})
-	if _, out = e.call(t, "GET", "/api/v1/quickhelp", cust, nil); fmt.Sprint(titles(out)) != "[其他问题]" {
-		t.Errorf("video help off: %v", titles(out))
+	if _, out = e.call(t, "GET", "/api/v1/quickhelp", cust, nil); fmt.Sprint(quickTitles(out)) != "[其他问题]" {
+		t.Errorf("video help off: %v", quickTitles(out))
 	}
 	e.call(t, "PUT", "/api/v1/owner/features/in_app_chat", e.owner, map[string]any{"enabled": false})
-	if _, out = e.call(t, "GET", "/api/v1/quickhelp", cust, nil); len(titles(out)) != 0 {
-		t.Errorf("video and chat off: %v", titles(out))
+	if _, out = e.call(t, "GET", "/api/v1/quickhelp", cust, nil); len(quickTitles(out)) != 0 {
+		t.Errorf("video and chat off: %v", quickTitles(out))
 	}
 	e.call(t, "PUT", "/api/v1/owner/features/video_help", e.owner, map[string]any{"percent": 100})
 	e.call(t, "PUT", "/api/v1/owner/features/in_app_chat", e.owner, map[string]any{"enabled": true})
 	e.call(t, "PUT", "/api/v1/owner/features/quick_help", e.owner, map[string]any{"enabled": false})
-	if _, out = e.call(t, "GET", "/api/v1/quickhelp", cust, nil); len(titles(out)) != 0 {
-		t.Errorf("quick help off: %v", titles(out))
+	if _, out = e.call(t, "GET", "/api/v1/quickhelp", cust, nil); len(quickTitles(out)) != 0 {
+		t.Errorf("quick help off: %v", quickTitles(out))
 	}
 	e.call(t, "PUT", "/api/v1/owner/features/quick_help", e.owner, map[string]any{"enabled": true})
 
@@ -88,16 +88,16 @@ func TestQuickHelp(t *testing.T) {
 	if st, out := e.call(t, "POST", "/api/v1/owner/quickhelp/order", e.owner, map[string]any{"ids": order}); st != 200 {
 		t.Fatalf("order: %d %v", st, out)
 	}
-	if _, out = e.call(t, "GET", "/api/v1/quickhelp", "", nil); fmt.Sprint(titles(out)) != "[语音问路 教我装鱼线 视频验货 其他问题]" {
-		t.Errorf("after reorder: %v", titles(out))
+	if _, out = e.call(t, "GET", "/api/v1/quickhelp", "", nil); fmt.Sprint(quickTitles(out)) != "[语音问路 教我装鱼线 视频验货 其他问题]" {
+		t.Errorf("after reorder: %v", quickTitles(out))
 	}
 	// Edit: switched off, it leaves the customer list.
 	path := fmt.Sprintf("/api/v1/owner/quickhelp/%d", int64(voiceID))
 	if st, out := e.call(t, "PUT", path, e.owner, map[string]any{"title": "语音问路", "icon": "📞", "action": "voice", "enabled": false}); st != 200 || dig(out, "entry", "icon") != "📞" {
 		t.Fatalf("update: %d %v", st, out)
 	}
-	if _, out = e.call(t, "GET", "/api/v1/quickhelp", "", nil); len(titles(out)) != 3 {
-		t.Errorf("disabled entry still listed: %v", titles(out))
+	if _, out = e.call(t, "GET", "/api/v1/quickhelp", "", nil); len(quickTitles(out)) != 3 {
+		t.Errorf("disabled entry still listed: %v", quickTitles(out))
 	}
 
 	// Uses are counted for enabled entries only.

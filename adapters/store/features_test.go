@@ -12,8 +12,8 @@ import (
 	"github.com/tacklegate/tacklegate/rental"
 )
 
-// seedMember inserts a member directly and returns its id.
-func seedMember(t *testing.T, db *store.DB, no, tier string) int64 {
+// seedFlagMember inserts a member directly and returns its id.
+func seedFlagMember(t *testing.T, db *store.DB, no, tier string) int64 {
 	t.Helper()
 	now := time.Now().UTC()
 	var memberNo any
@@ -63,8 +63,8 @@ func TestFeatureFlagsStore(t *testing.T) {
 			}
 
 			// Lists resolve member numbers, member ids and staff.
-			gold := seedMember(t, db, "VIP001", "gold")
-			guest := seedMember(t, db, "", "guest")
+			gold := seedFlagMember(t, db, "VIP001", "gold")
+			guest := seedFlagMember(t, db, "", "guest")
 			if err := db.Gorm.Exec(`INSERT INTO staff (wecom_userid, name, created_at, updated_at) VALUES ('laowang', '老王', ?, ?)`, time.Now().UTC(), time.Now().UTC()).Error; err != nil {
 				t.Fatal(err)
 			}
@@ -141,8 +141,8 @@ func TestFeatureSamples(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := migrated(t, tg)
-			a := seedMember(t, db, "A1", "gold")
-			b := seedMember(t, db, "B1", "silver")
+			a := seedFlagMember(t, db, "A1", "gold")
+			b := seedFlagMember(t, db, "B1", "silver")
 			t0 := time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)
 			call := func(room string, member int64, at time.Time, answered bool, rating int) {
 				t.Helper()

@@ -70,7 +70,7 @@ func (r *Ratings) finish() {
 		sum += (i + 1) * n
 	}
 	if r.Count > 0 {
-		r.Average = round2(float64(sum) / float64(r.Count))
+		r.Average = kpiRound2(float64(sum) / float64(r.Count))
 	}
 }
 
@@ -147,10 +147,10 @@ type RentalKPIs struct {
 	WithoutVideo RentalGroup `json:"without_video"`
 }
 
-func round2(v float64) float64 { return math.Round(v*100) / 100 }
+func kpiRound2(v float64) float64 { return math.Round(v*100) / 100 }
 
-// percentile is the nearest-rank percentile of sorted values.
-func percentile(sorted []float64, p float64) float64 {
+// kpiPercentile is the nearest-rank percentile of sorted values.
+func kpiPercentile(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
@@ -158,7 +158,7 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-func mean(v []float64) float64 {
+func kpiMean(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
@@ -166,7 +166,7 @@ func mean(v []float64) float64 {
 	for _, x := range v {
 		s += x
 	}
-	return round2(s / float64(len(v)))
+	return kpiRound2(s / float64(len(v)))
 }
 
 // KPIs computes every figure of the period.
@@ -222,7 +222,7 @@ func (db *DB) callKPIs(ctx context.Context, p KPIPeriod, k *KPIs) error {
 		c.ConnectRate = float64(c.Answered) / float64(c.Started)
 	}
 	slices.Sort(durations)
-	c.AvgDurationSec, c.P90DurationSec = mean(durations), percentile(durations, 0.9)
+	c.AvgDurationSec, c.P90DurationSec = kpiMean(durations), kpiPercentile(durations, 0.9)
 	// Call ratings count in the period the call started.
 	var rated []int
 	if err := db.Gorm.WithContext(ctx).Raw(`SELECT rating FROM calls WHERE rating > 0 AND started_at >= ? AND started_at < ?`,
@@ -278,7 +278,7 @@ func (db *DB) chatKPIs(ctx context.Context, p KPIPeriod, k *KPIs) error {
 		}
 	}
 	slices.Sort(waits)
-	c.AvgFirstResponse, c.P50FirstResponse, c.P90FirstResponse = mean(waits), percentile(waits, 0.5), percentile(waits, 0.9)
+	c.AvgFirstResponse, c.P50FirstResponse, c.P90FirstResponse = kpiMean(waits), kpiPercentile(waits, 0.5), kpiPercentile(waits, 0.9)
 
 	var msgs []struct {
 		Direction string
@@ -422,7 +422,7 @@ func normalizeQuestion(q string) string {
 	}
 }
 
-func bigrams(s string) map[string]bool {
+func kpiBigrams(s string) map[string]bool {
 	r := []rune(s)
 	out := map[string]bool{}
 	if len(r) == 1 {
@@ -434,7 +434,7 @@ func bigrams(s string) map[string]bool {
 	return out
 }
 
-func jaccard(a, b map[string]bool) float64 {
+func kpiJaccard(a, b map[string]bool) float64 {
 	if len(a) == 0 || len(b) == 0 {
 		return 0
 	}
@@ -465,11 +465,11 @@ func GroupQuestions(questions []string, n int) []UnresolvedQuestion {
 		if norm == "" {
 			continue
 		}
-		g := bigrams(norm)
+		g := kpiBigrams(norm)
 		var best *group
 		bestScore := 0.0
 		for _, gr := range groups {
-			if sc := jaccard(g, gr.grams); sc >= 0.6 && sc > bestScore {
+			if sc := kpiJaccard(g, gr.grams); sc >= 0.6 && sc > bestScore {
 				best, bestScore = gr, sc
 			}
 		}

@@ -36,7 +36,7 @@ func (s kpiSeed) lastID(table string) int64 {
 	return id
 }
 
-func utc(day, hm string) time.Time {
+func kpiUTC(day, hm string) time.Time {
 	t, err := time.Parse("2006-01-02 15:04:05", day+" "+hm)
 	if err != nil {
 		panic(err)
@@ -70,7 +70,7 @@ func (s kpiSeed) message(conv int64, seq int, dir, author string, at time.Time) 
 
 func (s kpiSeed) order(no string, member int64, state string, rent, deposit, lateFee, damage int64, paid any, closed any) int64 {
 	s.t.Helper()
-	created := utc("2026-11-19", "20:00:00")
+	created := kpiUTC("2026-11-19", "20:00:00")
 	if p, ok := paid.(time.Time); ok {
 		created = p.Add(-time.Hour)
 	}
@@ -83,7 +83,7 @@ func (s kpiSeed) order(no string, member int64, state string, rent, deposit, lat
 
 func (s kpiSeed) refund(order int64, no string, amount int64, state string) {
 	s.t.Helper()
-	at := utc("2026-11-21", "08:00:00")
+	at := kpiUTC("2026-11-21", "08:00:00")
 	s.exec(`INSERT INTO payments (order_id, attempt, out_trade_no, amount, state, created_at, updated_at) VALUES (?, ?, ?, ?, 'succeeded', ?, ?)`,
 		order, 100+len(no), "P"+no, 99999, at, at)
 	s.exec(`INSERT INTO refunds (order_id, attempt, out_refund_no, out_trade_no, payment_amount, amount, state, created_at, updated_at)
@@ -97,46 +97,46 @@ func TestKPIs(t *testing.T) {
 			ctx := context.Background()
 			db := migrated(t, tg)
 			s := kpiSeed{t, db}
-			m1 := seedMember(t, db, "K1", "gold")
-			m2 := seedMember(t, db, "K2", "guest")
+			m1 := seedFlagMember(t, db, "K1", "gold")
+			m2 := seedFlagMember(t, db, "K2", "guest")
 			// The period: Shanghai days 11-20 and 11-21 = [11-19 16:00Z, 11-21 16:00Z).
 			from, _ := store.ParseKPIDay("2026-11-20")
 			to, _ := store.ParseKPIDay("2026-11-22")
 
-			o1 := s.order("TG1", m1, "settled", 5000, 20000, 0, 3000, utc("2026-11-20", "01:00:00"), utc("2026-11-21", "01:00:00"))
-			o2 := s.order("TG2", m2, "settled", 3000, 10000, 1000, 0, utc("2026-11-21", "05:00:00"), nil)
-			o3 := s.order("TG3", m1, "cancelled", 2000, 5000, 0, 0, utc("2026-11-21", "02:00:00"), utc("2026-11-21", "03:00:00"))
-			s.order("TG4", m2, "awaiting_payment", 1000, 1000, 0, 0, nil, nil)                  // never paid
-			s.order("TG5", m2, "settled", 1000, 1000, 0, 0, utc("2026-11-18", "01:00:00"), nil) // paid before
-			s.refund(o1, "1", 17000, "succeeded")                                               // deposit 20000 − damage 3000
-			s.refund(o2, "2", 9000, "succeeded")                                                // 10000 − late fee 1000
-			s.refund(o2, "22", 9000, "failed")                                                  // a failed attempt counts nothing
-			s.refund(o3, "3", 7000, "succeeded")                                                // cancelled: rent and deposit back
+			o1 := s.order("TG1", m1, "settled", 5000, 20000, 0, 3000, kpiUTC("2026-11-20", "01:00:00"), kpiUTC("2026-11-21", "01:00:00"))
+			o2 := s.order("TG2", m2, "settled", 3000, 10000, 1000, 0, kpiUTC("2026-11-21", "05:00:00"), nil)
+			o3 := s.order("TG3", m1, "cancelled", 2000, 5000, 0, 0, kpiUTC("2026-11-21", "02:00:00"), kpiUTC("2026-11-21", "03:00:00"))
+			s.order("TG4", m2, "awaiting_payment", 1000, 1000, 0, 0, nil, nil)                     // never paid
+			s.order("TG5", m2, "settled", 1000, 1000, 0, 0, kpiUTC("2026-11-18", "01:00:00"), nil) // paid before
+			s.refund(o1, "1", 17000, "succeeded")                                                  // deposit 20000 − damage 3000
+			s.refund(o2, "2", 9000, "succeeded")                                                   // 10000 − late fee 1000
+			s.refund(o2, "22", 9000, "failed")                                                     // a failed attempt counts nothing
+			s.refund(o3, "3", 7000, "succeeded")                                                   // cancelled: rent and deposit back
 
 			// Calls: 5 started in the period, 3 answered (60, 120, 300 s), 2
 			// missed at 20:xx Shanghai, 1 still ringing.
-			s.call("c1", m1, utc("2026-11-20", "01:00:00"), "ended", 10*time.Second, 120*time.Second, 5, "TG1", true)
-			s.call("c2", m2, utc("2026-11-20", "02:00:00"), "ended", 5*time.Second, 300*time.Second, 3, "", false)
-			s.call("c3", m2, utc("2026-11-20", "12:30:00"), "missed", 0, 0, 0, "", false)
-			s.call("c4", m1, utc("2026-11-21", "12:10:00"), "declined", 0, 0, 0, "", false)
-			s.call("c5", m1, utc("2026-11-21", "03:00:00"), "ringing", 0, 0, 0, "", false)
-			s.call("c7", m2, utc("2026-11-21", "00:00:00"), "ended", 3*time.Second, 60*time.Second, 0, "", false)
-			s.call("c6", m2, utc("2026-11-19", "15:00:00"), "missed", 0, 0, 0, "", false)                                          // 23:00 on the 19th: outside
-			s.call("c8", m1, utc("2026-11-19", "10:00:00"), "ended", time.Second, time.Second, 0, strconv.FormatInt(o3, 10), true) // outside, but inspects o3
+			s.call("c1", m1, kpiUTC("2026-11-20", "01:00:00"), "ended", 10*time.Second, 120*time.Second, 5, "TG1", true)
+			s.call("c2", m2, kpiUTC("2026-11-20", "02:00:00"), "ended", 5*time.Second, 300*time.Second, 3, "", false)
+			s.call("c3", m2, kpiUTC("2026-11-20", "12:30:00"), "missed", 0, 0, 0, "", false)
+			s.call("c4", m1, kpiUTC("2026-11-21", "12:10:00"), "declined", 0, 0, 0, "", false)
+			s.call("c5", m1, kpiUTC("2026-11-21", "03:00:00"), "ringing", 0, 0, 0, "", false)
+			s.call("c7", m2, kpiUTC("2026-11-21", "00:00:00"), "ended", 3*time.Second, 60*time.Second, 0, "", false)
+			s.call("c6", m2, kpiUTC("2026-11-19", "15:00:00"), "missed", 0, 0, 0, "", false)                                          // 23:00 on the 19th: outside
+			s.call("c8", m1, kpiUTC("2026-11-19", "10:00:00"), "ended", time.Second, time.Second, 0, strconv.FormatInt(o3, 10), true) // outside, but inspects o3
 
 			// Conversations: 3 opened in the period; first responses 120 s and 600 s.
-			v1 := s.conversation(m1, "resolved", utc("2026-11-20", "00:00:00"), 4, utc("2026-11-20", "03:00:00"))
-			v2 := s.conversation(m2, "assigned", utc("2026-11-21", "06:00:00"), 0, nil)
-			v3 := s.conversation(m1, "open", utc("2026-11-21", "10:00:00"), 0, nil)
-			s.conversation(m2, "resolved", utc("2026-11-18", "06:00:00"), 1, utc("2026-11-18", "07:00:00")) // outside
-			s.message(v1, 1, "in", "customer:1", utc("2026-11-20", "00:00:00"))
-			s.message(v1, 2, "out", "assistant", utc("2026-11-20", "00:00:05"))
-			s.message(v1, 3, "out", "staff:laowang", utc("2026-11-20", "00:02:00"))
-			s.message(v1, 4, "in", "customer:1", utc("2026-11-20", "00:03:00"))
-			s.message(v2, 1, "in", "customer:2", utc("2026-11-21", "06:00:00"))
-			s.message(v2, 2, "out", "system", utc("2026-11-21", "06:00:01"))
-			s.message(v2, 3, "out", "staff:xiaoli", utc("2026-11-21", "06:10:00"))
-			s.message(v3, 1, "in", "customer:1", utc("2026-11-21", "10:00:00"))
+			v1 := s.conversation(m1, "resolved", kpiUTC("2026-11-20", "00:00:00"), 4, kpiUTC("2026-11-20", "03:00:00"))
+			v2 := s.conversation(m2, "assigned", kpiUTC("2026-11-21", "06:00:00"), 0, nil)
+			v3 := s.conversation(m1, "open", kpiUTC("2026-11-21", "10:00:00"), 0, nil)
+			s.conversation(m2, "resolved", kpiUTC("2026-11-18", "06:00:00"), 1, kpiUTC("2026-11-18", "07:00:00")) // outside
+			s.message(v1, 1, "in", "customer:1", kpiUTC("2026-11-20", "00:00:00"))
+			s.message(v1, 2, "out", "assistant", kpiUTC("2026-11-20", "00:00:05"))
+			s.message(v1, 3, "out", "staff:laowang", kpiUTC("2026-11-20", "00:02:00"))
+			s.message(v1, 4, "in", "customer:1", kpiUTC("2026-11-20", "00:03:00"))
+			s.message(v2, 1, "in", "customer:2", kpiUTC("2026-11-21", "06:00:00"))
+			s.message(v2, 2, "out", "system", kpiUTC("2026-11-21", "06:00:01"))
+			s.message(v2, 3, "out", "staff:xiaoli", kpiUTC("2026-11-21", "06:10:00"))
+			s.message(v3, 1, "in", "customer:1", kpiUTC("2026-11-21", "10:00:00"))
 
 			// The assistant: 6 turns, 2 handoffs; 1 resolved, 4 unresolved.
 			rec := func(conv int64, q, handoff, outcome string, at time.Time) {
@@ -146,15 +146,15 @@ func TestKPIs(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			rec(v1, "押金怎么退", "", "unresolved", utc("2026-11-20", "00:00:05"))
-			rec(v2, "押金怎么退呢？", "low_confidence", "unresolved", utc("2026-11-21", "06:00:01"))
-			rec(v3, "押金 怎么退回", "", "unresolved", utc("2026-11-21", "10:00:01"))
-			rec(v1, "几点开门", "", "resolved", utc("2026-11-20", "00:04:00"))
-			rec(v2, "鱼竿断了不是我弄的", "dispute", "unresolved", utc("2026-11-21", "07:00:00")) // during o2
-			rec(v3, "有没有鲫鱼竿", "", "pending", utc("2026-11-21", "10:05:00"))
+			rec(v1, "押金怎么退", "", "unresolved", kpiUTC("2026-11-20", "00:00:05"))
+			rec(v2, "押金怎么退呢？", "low_confidence", "unresolved", kpiUTC("2026-11-21", "06:00:01"))
+			rec(v3, "押金 怎么退回", "", "unresolved", kpiUTC("2026-11-21", "10:00:01"))
+			rec(v1, "几点开门", "", "resolved", kpiUTC("2026-11-20", "00:04:00"))
+			rec(v2, "鱼竿断了不是我弄的", "dispute", "unresolved", kpiUTC("2026-11-21", "07:00:00")) // during o2
+			rec(v3, "有没有鲫鱼竿", "", "pending", kpiUTC("2026-11-21", "10:05:00"))
 
 			qh, _ := db.QuickHelpEntries(ctx, false)
-			for _, at := range []time.Time{utc("2026-11-20", "02:00:00"), utc("2026-11-21", "02:00:00"), utc("2026-11-22", "02:00:00")} {
+			for _, at := range []time.Time{kpiUTC("2026-11-20", "02:00:00"), kpiUTC("2026-11-21", "02:00:00"), kpiUTC("2026-11-22", "02:00:00")} {
 				if err := db.UseQuickHelp(ctx, qh[0].ID, m1, at); err != nil {
 					t.Fatal(err)
 				}
@@ -246,7 +246,7 @@ func FuzzGroupQuestions(f *testing.F) {
 func BenchmarkKPIs(b *testing.B) {
 	ctx := context.Background()
 	db := migratedTB(b, storetest.Target{Name: "sqlite"})
-	t0 := utc("2026-11-01", "00:00:00")
+	t0 := kpiUTC("2026-11-01", "00:00:00")
 	err := db.Gorm.Transaction(func(tx *gorm.DB) error {
 		now := time.Now().UTC()
 		for i := 0; i < 300; i++ {
