@@ -38,11 +38,11 @@ type featureHandlers struct {
 	f *Features
 }
 
-// subject works out who calls a public route: anonymous without a token, a
+// featureSubject works out who calls a public route: anonymous without a token, a
 // member, or a staff member. A token that is sent must be valid: a stale
 // one is a 401, so the mini-program refreshes instead of silently getting
 // the anonymous answer.
-func (s *Server) subject(c *fiber.Ctx) (FeatureSubject, error) {
+func (s *Server) featureSubject(c *fiber.Ctx) (FeatureSubject, error) {
 	if c.Get(fiber.HeaderAuthorization) == "" {
 		return FeatureSubject{}, nil
 	}
@@ -65,7 +65,7 @@ func (s *Server) subject(c *fiber.Ctx) (FeatureSubject, error) {
 }
 
 func (h *featureHandlers) mine(c *fiber.Ctx) error {
-	sub, err := h.s.subject(c)
+	sub, err := h.s.featureSubject(c)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func (h *quickHelpHandlers) visible(sub FeatureSubject, action string) bool {
 }
 
 func (h *quickHelpHandlers) list(c *fiber.Ctx) error {
-	sub, err := h.s.subject(c)
+	sub, err := h.s.featureSubject(c)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,19 @@ func (h *quickHelpHandlers) use(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.q.DB.UseQuickHelp(c.UserContext(), id, int64(m.ID), time.Now()); err != nil {
+	ctx := c.UserContext()
+	entries, err := h.q.DB.QuickHelpEntries(ctx, true)
+	if err != nil {
+		return err
+	}
+	sub := FeatureSubject{MemberID: int64(m.ID), Tier: string(m.Tier)}
+	for _, e := range entries {
+		if e.ID == id && !h.visible(sub, e.Action) {
+			// Hidden from this customer: a tap on a stale page is not a use.
+			return rental.Errorf("quickhelp.use", rental.KindNotFound, "这个快捷求助暂未对您开放 (quick-help entry %d is not available to you)", id)
+		}
+	}
+	if err := h.q.DB.UseQuickHelp(ctx, id, int64(m.ID), time.Now()); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

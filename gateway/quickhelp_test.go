@@ -42,6 +42,9 @@ func TestQuickHelp(t *testing.T) {
 	if _, out = e.call(t, "GET", "/api/v1/quickhelp", cust, nil); fmt.Sprint(quickTitles(out)) != "[其他问题]" {
 		t.Errorf("video help off: %v", quickTitles(out))
 	}
+	if st, _ := e.call(t, "POST", "/api/v1/quickhelp/1/use", cust, nil); st != 404 {
+		t.Errorf("a hidden entry's use counted: %d", st)
+	}
 	e.call(t, "PUT", "/api/v1/owner/features/in_app_chat", e.owner, map[string]any{"enabled": false})
 	if _, out = e.call(t, "GET", "/api/v1/quickhelp", cust, nil); len(quickTitles(out)) != 0 {
 		t.Errorf("video and chat off: %v", quickTitles(out))
