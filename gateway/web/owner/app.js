@@ -584,5 +584,7 @@
   // ---- start ----
   setPreset(7);
   if (tg.session(KEY)) showApp(); else showLogin();
-  window.ownerConsole = { reloadKPIs: () => loadKPIs(), lastKPIs: () => lastKPIs };
+  // For the browser test and the curious: the page's own state and the
+  // Markdown conversion of the knowledge base.
+  window.ownerConsole = { reloadKPIs: () => loadKPIs(), lastKPIs: () => lastKPIs, kb: () => kb, toMarkdown, fromMarkdown };
 })();
