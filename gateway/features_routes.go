@@ -140,11 +140,17 @@ func (h *featureHandlers) update(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	// A pause or resume is named as such in the audit; sending the state
+	// the flag is already in is an ordinary update.
 	action := "update"
 	if in.Paused != nil {
-		if *in.Paused {
+		h.f.mu.RLock()
+		cur, known := h.f.flags[key]
+		h.f.mu.RUnlock()
+		switch {
+		case *in.Paused && (!known || !cur.Paused()):
 			action = "pause"
-		} else {
+		case !*in.Paused && known && cur.Paused():
 			action = "resume"
 		}
 	}
@@ -201,7 +207,7 @@ func (h *featureHandlers) update(c *fiber.Ctx) error {
 			}
 			fl.Window = time.Duration(*in.WindowHours) * time.Hour
 		}
-		if in.Paused != nil {
+		if in.Paused != nil && *in.Paused != fl.Paused() {
 			if *in.Paused {
 				now := time.Now().UTC()
 				fl.PausedAt, fl.PausedReason = &now, "店主手动暂停"

@@ -427,6 +427,10 @@ func TestFeatureGuardPausesAndTellsOwner(t *testing.T) {
 	if st, out := e.call(t, "PUT", "/api/v1/owner/features/video_help", e.owner, map[string]any{"paused": false, "reason": "已排查"}); st != 200 || dig(out, "flag", "paused_at") != nil {
 		t.Fatalf("resume: %d %v", st, out)
 	}
+	_, out = e.call(t, "GET", "/api/v1/owner/features/audit?flag=video_help&limit=1", e.owner, nil)
+	if line := out["entries"].([]any)[0].(map[string]any); line["action"] != "resume" || line["actor"] != "owner:owner" || line["reason"] != "已排查" {
+		t.Errorf("audit of the resume: %v", line)
+	}
 }
 
 // TestGuardVerdict: the guard rail's statistics on hand-made counts.
