@@ -95,7 +95,14 @@ func (h *featureHandlers) list(c *fiber.Ctx) error {
 			}
 		}
 	}
-	return c.JSON(fiber.Map{"flags": out, "kpis": store.GuardKPIs, "guard_z": GuardZ})
+	tiers := []string{}
+	for _, m := range members {
+		if !slices.Contains(tiers, m.Tier) {
+			tiers = append(tiers, m.Tier)
+		}
+	}
+	slices.Sort(tiers)
+	return c.JSON(fiber.Map{"flags": out, "kpis": store.GuardKPIs, "guard_z": GuardZ, "tiers": tiers})
 }
 
 // featureInput is a change from the console; absent fields stay as they

@@ -234,6 +234,9 @@ func TestFeatureRoutes(t *testing.T) {
 			vh = x.(map[string]any)
 		}
 	}
+	if fmt.Sprint(out["tiers"]) != "[guest silver]" {
+		t.Errorf("tiers of the members: %v", out["tiers"])
+	}
 	if _, ok := vh["deny"].([]any); !ok {
 		t.Errorf("an empty deny list is %v, want []", vh["deny"])
 	}

@@ -259,10 +259,11 @@
   // ---- feature flags ----
   const FLAG_NAMES = { video_help: "视频求助", assistant: "AI 客服", quick_help: "快捷求助", in_app_chat: "小程序内聊天" };
   const KPI_NAMES = { call_connect_rate: "未接通率（通话）", assistant_unresolved: "AI 未解决率", low_rating: "差评率（1–2 星）", "": "不设护栏" };
-  let flagKPIs = [];
+  let flagKPIs = [], memberTiers = [];
   async function loadFlags() {
     const out = await api("GET", "/owner/features");
     flagKPIs = out.kpis || [];
+    memberTiers = out.tiers || [];
     const box = $("flags");
     box.textContent = "";
     out.flags.forEach((f) => box.appendChild(flagCard(f)));
@@ -312,6 +313,7 @@
       el("label", { class: "check" }, enabled, "启用"),
       el("div", { class: "pct" }, el("span", {}, "灰度比例"), slider, out),
       el("label", {}, "会员等级", tiers),
+      memberTiers.length ? el("p", { class: "muted" }, "会员里现有的等级：" + memberTiers.join("、")) : null,
       el("details", {}, el("summary", {}, `名单（允许 ${(f.allow || []).length} / 排除 ${(f.deny || []).length}）`),
         el("label", {}, "允许名单（始终开启，含暂停时）", allow), el("label", {}, "排除名单（始终关闭）", deny)),
       el("details", {}, el("summary", {}, "护栏：" + (KPI_NAMES[f.kpi] || f.kpi)),
