@@ -251,5 +251,5 @@ func (h *featureHandlers) guard(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"figures": figs})
+	return c.JSON(fiber.Map{"figures": figs, "guard_z": GuardZ})
 }

@@ -154,6 +154,15 @@ func TestOwnerConsoleInBrowser(t *testing.T) {
 		t.Errorf("audit on the page: %q %v", shown, err)
 	}
 
+	// The guard rails, run from the page, show what they saw per flag.
+	if err := chromedp.Do(ctx, chromedp.Click("#guard-run"), chromedp.WaitVisible("#guard-table")); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := browsertest.Eval[int](ctx, `document.querySelectorAll("#guard-table tr").length`)
+	if err != nil || rows != 5 {
+		t.Errorf("guard table: %d rows (%v), want a header and 4 flags", rows, err)
+	}
+
 	// Quick help: move the last entry up one place.
 	if err := chromedp.Do(ctx, chromedp.Click(`#tabs button[data-tab="quick"]`), chromedp.WaitVisible(`#quick-list .qh`)); err != nil {
 		t.Fatal(err)

@@ -353,9 +353,24 @@
   $("audit-more").addEventListener("click", () => guarded(loadAudit));
   $("guard-run").addEventListener("click", () => guarded(async () => {
     const out = await api("POST", "/owner/features/guard");
-    const paused = (out.figures || []).filter((g) => g.verdict === "paused");
+    const figs = out.figures || [];
+    const paused = figs.filter((g) => g.verdict === "paused");
     tg.toast(paused.length ? "已暂停：" + paused.map((g) => g.flag).join("、") : "护栏检查完成，没有需要暂停的功能");
     await loadFlags();
+    // What the guard saw, per flag: the cohort's and the rest's bad share.
+    const VERDICTS = { paused: "已暂停", ok: "正常", small_sample: "样本不足", not_judged: "不判断（全量、关闭、暂停或未设指标）" };
+    const table = el("table", { class: "grid", id: "guard-table" },
+      el("tr", {}, el("th", {}, "功能"), el("th", {}, "灰度组"), el("th", {}, "其他人"), el("th", {}, "z"), el("th", {}, "结论")));
+    figs.forEach((g) => table.appendChild(el("tr", {},
+      el("td", {}, FLAG_NAMES[g.flag] || g.flag),
+      el("td", {}, g.cohort_total ? `${pct(g.cohort_bad / g.cohort_total)}（${g.cohort_total}）` : "—"),
+      el("td", {}, g.rest_total ? `${pct(g.rest_bad / g.rest_total)}（${g.rest_total}）` : "—"),
+      el("td", {}, g.verdict === "ok" || g.verdict === "paused" ? String(g.z) : "—"),
+      el("td", {}, VERDICTS[g.verdict] || g.verdict))));
+    const box = $("guard-out");
+    box.textContent = "";
+    box.appendChild(el("p", { class: "muted" }, "护栏：灰度组的“坏结果”占比比其他人高出阈值以上、两边样本都够且 z ≥ " + (out.guard_z || 2.33) + " 时自动暂停。"));
+    box.appendChild(table);
   }));
 
   // ---- quick help ----
