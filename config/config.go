@@ -57,6 +57,9 @@ type Config struct {
 	OwnerPassword string // bootstrap only: seeds the owner's login on first start
 	MemberWebhook MemberWebhook
 	RentalWebhook RentalWebhook
+	// OwnerWeComUserID is the owner's WeCom userid: the gateway tells the
+	// owner there when a feature rollout pauses itself.
+	OwnerWeComUserID string
 
 	// AssistantMode says when the AI customer service answers: "unattended"
 	// (while nobody is on duty; the default), "first" (every message, people
@@ -308,6 +311,13 @@ var settings = []setting{
 			return errors.New("must be at least 10 characters")
 		}
 		c.OwnerPassword = v
+		return nil
+	}},
+	{env: Prefix + "OWNER_WECOM_USERID", help: "optional: the owner's WeCom userid, told when a feature rollout pauses itself (guard rails)", set: func(c *Config, v string) error {
+		if len(v) > 64 || !isAlnum(strings.NewReplacer("_", "", "-", "", ".", "", "@", "").Replace(v)) {
+			return errors.New("must be at most 64 letters, digits, _ - . or @")
+		}
+		c.OwnerWeComUserID = v
 		return nil
 	}},
 	{env: Prefix + "MEMBER_WEBHOOK_URL", help: "optional: the shop's other membership system, told about new and linked members (HMAC-signed POST)", set: func(c *Config, v string) error {

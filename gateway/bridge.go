@@ -274,6 +274,13 @@ type BridgeOptions struct {
 	// resolved longer ago than this (crypto-shredding, see
 	// adapters/store/chatkeys.go); checked hourly.
 	RetainFor time.Duration
+
+	// AssistantFor, when set, says whether the assistant may answer this
+	// member at all (the "assistant" feature flag; AssistantGate.Serves).
+	AssistantFor func(m rental.MemberID) bool
+	// Hours, when set, are the shop's opening hours for the assistant's
+	// policy: out of hours it answers first (AssistantGate.Hours).
+	Hours func() rental.OpeningHours
 }
 
 // Bridge is the message bridge: the processor of stored callbacks (Run) and

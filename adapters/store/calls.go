@@ -135,12 +135,6 @@ func callRowOf(c *Call) callRow {
 	return r
 }
 
-// OutboxMessage is a message to enqueue together with a change.
-type OutboxMessage struct {
-	Kind, Key string
-	Payload   []byte
-}
-
 func (db *DB) createCall(tx *gorm.DB, c *Call, out []OutboxMessage) error {
 	if c.State == "" {
 		c.State = CallRinging

@@ -275,3 +275,10 @@ func (w *OutboxWorker) once(ctx context.Context, log *slog.Logger) int {
 	}
 	return len(items)
 }
+
+// OutboxMessage is a call out to enqueue in the same transaction as the
+// change it belongs to (a call's ring, a guard rail's notice to the owner).
+type OutboxMessage struct {
+	Kind, Key string
+	Payload   []byte
+}

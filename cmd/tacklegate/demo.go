@@ -21,6 +21,8 @@ import (
 // under ./data. Everything the user sets still wins.
 var demoDefaults = map[string]string{
 	"TACKLEGATE_DATABASE_URL": "sqlite:///./data/tacklegate.db",
+	// The simulator's 老王 stands in for the owner in WeCom (guard-rail notices).
+	"TACKLEGATE_OWNER_WECOM_USERID": "laowang",
 }
 
 func cmdDemo(ctx context.Context, e env, args []string) int {
@@ -103,6 +105,7 @@ func printDemoBanner(e env, cfg config.Config, db *store.DB, w *simWorld) {
 	fmt.Fprintf(out, "  customer    %s/   (the mini-program's pages in a browser: 模拟微信登录, pay in the simulator)\n", public)
 	fmt.Fprintf(out, "  members     %d imported (e.g. 张伟 138 0013 8001, gold): prove that phone as a customer to land in the account\n", len(demoMembers))
 	fmt.Fprintln(out, "  staff       laowang 老王, xiaoli 小李, ahua 阿华 (log in from WeCom)")
+	fmt.Fprintf(out, "  owner       %s/owner   (KPIs, feature flags, quick help, knowledge base)\n", public)
 	fmt.Fprintf(out, "  health      %s/healthz\n", public)
 	fmt.Fprintf(out, "  readiness   %s/readyz\n", public)
 	fmt.Fprintf(out, "  metrics     %s/metrics\n", public)

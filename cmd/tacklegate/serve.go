@@ -132,6 +132,13 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	if app.calls, err = app.newCalls(cfg, logger); err != nil {
 		return fail(e, "cannot start", err)
 	}
+
+	// Feature flags come before the workers: the bridge asks the
+	// "assistant" flag for every customer message.
+	if app.features, err = gateway.NewFeatures(ctx, app.db, logger); err != nil {
+		return fail(e, "cannot start: reading the feature flags", err)
+	}
+	app.features.OwnerWeCom = cfg.OwnerWeComUserID
 	workers := app.startWorkers(ctx, cfg, logger, rent)
 	defer workers()
 	if app.bridge != nil {
@@ -178,6 +185,16 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 	defer recordings.Close() // before the rooms and the database close
 
 	srv.MountCalls(app.calls, rooms)
+
+	srv.MountFeatures(app.features)
+	srv.MountQuickHelp(&gateway.QuickHelp{DB: app.db, Features: app.features})
+	kpis := &gateway.KPIs{DB: app.db, Logger: logger}
+	srv.MountKPIs(kpis)
+	ownerCtx, stopOwner := context.WithCancel(ctx)
+	ownerDone := make(chan struct{}, 2)
+	go func() { app.features.Run(ownerCtx, featureGuardEvery); ownerDone <- struct{}{} }()
+	go func() { kpis.Run(ownerCtx); ownerDone <- struct{}{} }()
+	defer func() { stopOwner(); <-ownerDone; <-ownerDone }()
 
 	if off := cfg.DisabledChannels(); len(off) > 0 {
 		logger.Warn("channels switched off because their settings are absent", "channels", strings.Join(off, ", "))
@@ -323,7 +340,15 @@ type app struct {
 	// calls is the video/voice call flow (set by serve before startWorkers;
 	// nil in commands that run no gateway).
 	calls *gateway.Calls
+
+	// features are the feature flags (set by serve before startWorkers).
+	features *gateway.Features
+	gate     *gateway.AssistantGate
 }
+
+// featureGuardEvery is how often the feature flags' guard rails judge the
+// rollouts.
+const featureGuardEvery = 10 * time.Minute
 
 // openApp opens the database (applying migrations if allowed), checks the
 // data key and connects to Redis.
@@ -437,7 +462,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	if a.wechat != nil && a.wecom != nil {
 		var err error
 		if a.bridge, err = gateway.NewBridge(a.withChat(cfg, gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now,
-			Assistant: a.desk, Video: a.callsVideo()})); err != nil {
+			Assistant: a.desk, Video: a.callsVideo(), AssistantFor: a.assistantGate(logger).Serves, Hours: a.assistantGate(logger).Hours})); err != nil {
 			logger.Error("the message bridge cannot start", "error", err)
 		} else {
 			maps.Copy(handlers, a.bridge.Handlers())
@@ -447,6 +472,9 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	}
 	if a.calls != nil {
 		maps.Copy(handlers, a.calls.Handlers())
+	}
+	if a.wecom != nil {
+		handlers[gateway.KindOwnerNotice] = gateway.OwnerNotices(a.wecom) // guard-rail pauses, to the owner in WeCom
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -590,4 +618,13 @@ func cmdMigrate(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stdout, "%-8d %-8s %-28s %s\n", m.Version, state, at, m.Name)
 	}
 	return exitOK
+}
+
+// assistantGate is the bridge's view of the "assistant" flag and the shop's
+// opening hours; one per app, so the hours cache is shared.
+func (a *app) assistantGate(logger *slog.Logger) *gateway.AssistantGate {
+	if a.gate == nil {
+		a.gate = &gateway.AssistantGate{DB: a.db, Features: a.features, Logger: logger}
+	}
+	return a.gate
 }
