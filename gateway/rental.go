@@ -159,6 +159,7 @@ func (s *Server) mountRental(r *Rental) {
 	s.api("POST", "/owner/outbox/:id/replay", ownerOnly, h.replay)
 	s.api("GET", "/owner/payments/anomalies", ownerOnly, h.anomalies)
 	s.api("POST", "/owner/payments/anomalies/:id/resolve", ownerOnly, h.resolveAnomaly)
+	s.api("GET", "/owner/payments/bills", ownerOnly, h.bills)
 	s.api("POST", "/owner/orders/:id/refund", ownerOnly, h.retryRefund)
 	s.mountDemo(r)
 }

@@ -144,6 +144,22 @@ func TestReconcileWithTradeBill(t *testing.T) {
 					t.Errorf("mismatch without its day: %+v", m)
 				}
 			}
+
+			// The owner console asks for the same comparison.
+			var api struct {
+				Days       []BillDay  `json:"days"`
+				Mismatches []Mismatch `json:"mismatches"`
+			}
+			if st := e.api(t, "GET", "/api/v1/owner/payments/bills?from="+day.String(), e.owner, nil, &api); st != 200 ||
+				len(api.Days) != 1 || api.Days[0].Status != BillCompared || len(api.Mismatches) != len(rep.Mismatches) {
+				t.Errorf("owner bills: %d %+v", st, api)
+			}
+			if st := e.api(t, "GET", "/api/v1/owner/payments/bills?from="+day.String()+"&to="+day.AddDays(40).String(), e.owner, nil, nil); st != 400 {
+				t.Errorf("a 41-day range: %d", st)
+			}
+			if st := e.api(t, "GET", "/api/v1/owner/payments/bills", e.staff, nil, nil); st != 403 {
+				t.Errorf("staff: %d", st)
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -119,4 +120,54 @@ func (h *rentalHandlers) resolveAnomaly(c *fiber.Ctx) error {
 	Logger(c).Info("payment anomaly resolved", "anomaly", a.ID, "kind", a.Kind, "by", who)
 	showAnomaly(&a)
 	return c.JSON(fiber.Map{"anomaly": a})
+}
+
+// maxBillDays bounds one bill comparison from the owner console: each day
+// is one or two requests to WeChat Pay, made while the owner waits.
+const maxBillDays = 31
+
+// bills compares days with WeChat Pay's trade bills for the owner console:
+// ?from=&to= (days, Asia/Shanghai; default yesterday, at most 31 days).
+// The same comparison as `tacklegate reconcile`'s bill step.
+func (h *rentalHandlers) bills(c *fiber.Ctx) error {
+	const op = "owner.bills"
+	if h.r.Pay == nil {
+		return rental.Errorf(op, rental.KindUnavailable, "微信支付未开通 (WeChat Pay is off)")
+	}
+	yesterday := rental.DateOf(h.r.now()).AddDays(-1)
+	from, to := yesterday, yesterday
+	for _, p := range []struct {
+		name string
+		into *rental.Date
+	}{{"from", &from}, {"to", &to}} {
+		if v := c.Query(p.name); v != "" {
+			d, err := rental.ParseDate(v)
+			if err != nil {
+				return err
+			}
+			*p.into = d
+		}
+	}
+	if c.Query("to") == "" && c.Query("from") != "" {
+		to = from
+	}
+	if to.Before(from) {
+		return rental.Errorf(op, rental.KindInvalid, "结束日期早于开始日期 (to is before from)")
+	}
+	if from.AddDays(maxBillDays - 1).Before(to) {
+		return rental.Errorf(op, rental.KindInvalid, "一次最多对账 %d 天 (at most %d days at a time)", maxBillDays, maxBillDays)
+	}
+	var rep ReconcileReport
+	if err := h.r.ReconcileBills(c.UserContext(), from, to, &rep); err != nil {
+		var re *rental.Error
+		if errors.As(err, &re) {
+			return err // the database, or WeChat Pay switched off
+		}
+		return payUpstream(op, err) // fetching or reading a bill
+	}
+	mismatches := rep.Mismatches
+	if mismatches == nil {
+		mismatches = []Mismatch{}
+	}
+	return c.JSON(fiber.Map{"from": from, "to": to, "days": rep.BillDays, "mismatches": mismatches})
 }
