@@ -185,14 +185,31 @@ func (h *bridgeHandlers) conversationParam(c *fiber.Ctx) (rental.ConversationID,
 }
 
 // transcript: GET /api/v1/staff/conversations/:id — every message, media
-// by URL.
+// by URL; with ?limit=N (and ?before=SEQ) one page, newest last, and
+// next_before for the page before it.
 func (h *bridgeHandlers) transcript(c *fiber.Ctx) error {
 	id, err := h.conversationParam(c)
 	if err != nil {
 		return err
 	}
-	conv, msgs, err := h.b.db.Transcript(c.UserContext(), id, false)
-	if err != nil {
+	var conv rental.Conversation
+	var msgs []rental.ChatMessage
+	next := 0
+	if c.Query("limit") != "" {
+		limit, before := c.QueryInt("limit", 50), c.QueryInt("before", 0)
+		if limit < 1 || limit > 200 || before < 0 {
+			return rental.Errorf("bridge.transcript", rental.KindInvalid, "limit 应为 1–200，before 应为消息序号 (limit 1–200, before a seq)")
+		}
+		if conv, err = h.b.db.Conversation(c.UserContext(), id); err != nil {
+			return err
+		}
+		if msgs, err = h.b.db.ChatPage(c.UserContext(), id, before, 0, limit, true); err != nil {
+			return err
+		}
+		if len(msgs) == limit && msgs[0].Seq > 1 {
+			next = msgs[0].Seq
+		}
+	} else if conv, msgs, err = h.b.db.Transcript(c.UserContext(), id, false); err != nil {
 		return err
 	}
 	m, err := h.b.db.Member(c.UserContext(), conv.MemberID)
@@ -203,7 +220,7 @@ func (h *bridgeHandlers) transcript(c *fiber.Ctx) error {
 	for i, msg := range msgs {
 		out[i] = chatMessageOf(msg, false)
 	}
-	return c.JSON(fiber.Map{"conversation": h.conversationOf(conv, m), "messages": out})
+	return c.JSON(fiber.Map{"conversation": h.conversationOf(conv, m), "messages": out, "next_before": next})
 }
 
 // media: GET /api/v1/staff/conversations/:id/media/:seq — the image or

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
+
 	"github.com/tacklegate/tacklegate/adapters/redis"
 	"github.com/tacklegate/tacklegate/adapters/store/storetest"
+	"github.com/tacklegate/tacklegate/media"
 	"github.com/tacklegate/tacklegate/rental"
 )
 
@@ -74,4 +77,47 @@ func TestLiveAndPresenceAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	bridgeEventually(t, "B to see A's heartbeat", func() bool { return pb.StaffStatus(loads[0]) == PresenceOnline })
+}
+
+// TestWSDispatchesOnQuery: with the video rooms mounted, /ws?access= is the
+// live channel and /ws?token= still the rooms' signaling.
+func TestWSDispatchesOnQuery(t *testing.T) {
+	e := newIdentityEnv(t)
+	m, err := media.NewManager(media.Config{IncludeLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	srv := New(Options{BodyLimit: 1 << 20, Identity: e.srv.opts.Identity, Rooms: &Rooms{Manager: m}})
+	p, err := NewPresence(PresenceOptions{DB: e.db, Hours: alwaysOpen()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.MountLive(NewLive(LiveOptions{DB: e.db, Presence: p}))
+	base := startHTTP(t, srv)
+	wsBase := "ws" + strings.TrimPrefix(base, "http")
+
+	tok := e.customerLogin(t, "o-ws")
+	c, _, err := websocket.DefaultDialer.Dial(wsBase+"/ws?access="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	var ev map[string]any
+	if err := c.ReadJSON(&ev); err != nil || ev["type"] != "presence" {
+		t.Fatalf("first live event: %v %v", ev, err)
+	}
+	if err := c.WriteJSON(map[string]string{"type": "ping"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReadJSON(&ev); err != nil || ev["type"] != "pong" {
+		t.Errorf("ping: %v %v", ev, err)
+	}
+	if _, resp, err := websocket.DefaultDialer.Dial(wsBase+"/ws?token=forged", nil); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Errorf("a forged room token: %v %v", err, resp)
+	}
+	if _, resp, err := websocket.DefaultDialer.Dial(wsBase+"/ws?access=forged", nil); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Errorf("a forged access token: %v %v", err, resp)
+	}
 }

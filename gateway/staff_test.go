@@ -207,6 +207,11 @@ func TestStaffConsoleActions(t *testing.T) {
 	if st, _ := e.call("POST", base+"/take", xiao, nil); st != 409 {
 		t.Errorf("take a resolved conversation: %d", st)
 	}
+	if st, page := e.call("GET", base+"?limit=2", xiao, nil); st != 200 || len(page["messages"].([]any)) != 2 || page["next_before"].(float64) < 2 {
+		t.Errorf("transcript page: %d %v", st, page["next_before"])
+	} else if st, older := e.call("GET", fmt.Sprintf("%s?limit=2&before=%v", base, page["next_before"]), xiao, nil); st != 200 || len(older["messages"].([]any)) != 2 {
+		t.Errorf("older page: %d %v", st, older)
+	}
 	_, msgs := e.transcript(conv.ID)
 	var note bool
 	for _, m := range msgs {

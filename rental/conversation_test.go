@@ -293,3 +293,29 @@ func TestPreviewAndVoiceText(t *testing.T) {
 		t.Error(s)
 	}
 }
+
+// FuzzParseStaffCommand: whatever a staff member types, the parser neither
+// panics nor returns a command that is not one of the kinds, and a reply or
+// note never loses the text.
+func FuzzParseStaffCommand(f *testing.F) {
+	for _, s := range []string{"/take A7", "#A7 好的", "／ｔｒａｎｓｆｅｒ　Ａ７　小李", "/tag A7 押金 续租", "#", "/", "#A", "＃Ａ", "/note", "5分"} {
+		f.Add(s)
+	}
+	kinds := map[StaffCommandKind]bool{CmdReply: true, CmdSwitch: true, CmdList: true, CmdTake: true, CmdClose: true, CmdOn: true, CmdOff: true,
+		CmdVideo: true, CmdNote: true, CmdHelp: true, CmdTransfer: true, CmdTag: true, CmdUntag: true, CmdUnknown: true}
+	f.Fuzz(func(t *testing.T, in string) {
+		c := ParseStaffCommand(in)
+		if !kinds[c.Kind] {
+			t.Fatalf("%q: kind %q", in, c.Kind)
+		}
+		if c.Kind == CmdUnknown && c.Problem == "" {
+			t.Fatalf("%q: unknown without a problem", in)
+		}
+		if (c.Kind == CmdTransfer || c.Kind == CmdTag || c.Kind == CmdUntag || c.Kind == CmdTake) && c.Code <= 0 {
+			t.Fatalf("%q: %s without a conversation", in, c.Kind)
+		}
+		if c.Kind == CmdReply && c.Code == 0 && c.Text != strings.TrimSpace(in) {
+			t.Fatalf("%q: reply text %q", in, c.Text)
+		}
+	})
+}
