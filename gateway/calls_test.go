@@ -38,7 +38,7 @@ type callsEnv struct {
 	stopFn func()
 }
 
-func newCallsEnv(t *testing.T, tg storetest.Target, staff []string, tune func(*CallsOptions)) *callsEnv {
+func newCallsEnv(t *testing.T, tg storetest.Target, staff []string, tune func(*CallsOptions), mediaTune ...func(*media.Config)) *callsEnv {
 	t.Helper()
 	ctx := context.Background()
 	cfg := wxsim.DefaultConfig()
@@ -68,7 +68,11 @@ func newCallsEnv(t *testing.T, tg storetest.Target, staff []string, tune func(*C
 	if err != nil {
 		t.Fatal(err)
 	}
-	rooms, err := media.NewManager(media.Config{IncludeLoopback: true, Hooks: calls.MediaHooks(), EmptyRoomGrace: 10 * time.Second})
+	mc := media.Config{IncludeLoopback: true, Hooks: calls.MediaHooks(), EmptyRoomGrace: 10 * time.Second}
+	for _, f := range mediaTune {
+		f(&mc)
+	}
+	rooms, err := media.NewManager(mc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,6 +374,26 @@ func TestCallMissedAfterTimeoutAcrossRestart(t *testing.T) {
 		!strings.Contains(conflict.Error.Message, "未接听") {
 		t.Errorf("cancel a missed call: %d %+v", st, conflict)
 	}
+}
+
+// TestCallMissedWhenTheRoomEmpties: a call whose room closes before anyone
+// answers (the caller never came, or left without hanging up and did not
+// come back) is missed at once, and the staff rung are told.
+func TestCallMissedWhenTheRoomEmpties(t *testing.T) {
+	e := newCallsEnv(t, storetest.Target{Name: "sqlite"}, []string{"laowang:老王"}, nil,
+		func(c *media.Config) { c.EmptyRoomGrace = 200 * time.Millisecond })
+	e.staff("laowang", "/on")
+	e.waitInbox("laowang", "已上班")
+	cust := e.login("o-zhang")
+	var s startOut
+	if st := postAuth(t, e.base+"/api/v1/calls", cust, map[string]any{"kind": "video"}, &s); st != 200 {
+		t.Fatalf("start: %d", st)
+	}
+	c := e.waitState(s.CallID, store.CallMissed)
+	if c.EndedReason != "room_empty" {
+		t.Errorf("missed: %+v", c)
+	}
+	e.waitInbox("laowang", "未接来电")
 }
 
 // TestStaffStartsCalls: from the API and from /video in WeCom, the customer
