@@ -51,11 +51,13 @@
       try {
         // A call's room: a token with my name in it.
         const j = await tg.api(key, "POST", "/calls/" + encodeURIComponent(roomID) + "/join");
+        if (Array.isArray(j.ice_servers)) R.iceServers = j.ice_servers;
         return { token: j.token, audioOnly: j.kind === "voice", name: "", role: s.role || "" };
       } catch (e) {
         if (e.status !== 404) throw e;
       }
       const j = await tg.api(key, "POST", "/rooms/" + encodeURIComponent(roomID) + "/join");
+      if (Array.isArray(j.ice_servers)) R.iceServers = j.ice_servers;
       return { token: j.token, audioOnly: !!j.audio_only, name: "", role: s.role || "" };
     }
     return null;
@@ -144,6 +146,7 @@
   async function onJoined(m) {
     R.reconnectTries = 0;
     R.self = m.self;
+    if (Array.isArray(m.iceServers)) R.iceServers = m.iceServers;
     R.audioOnly = !!m.audioOnly || R.audioOnly;
     for (const p of m.participants || []) upsert(p);
     // Participants that left while we were away.
@@ -162,7 +165,10 @@
 
   async function newPeerConnection() {
     if (R.pc) { try { R.pc.close(); } catch (e) {} }
-    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+    // ICE servers (STUN/TURN with short-lived credentials) when the server
+    // hands them out, in "joined" or with the room token; none: host and
+    // server-reflexive candidates only.
+    const pc = new RTCPeerConnection({ iceServers: R.iceServers || [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
     R.pc = pc;
     for (const t of R.local.getTracks()) pc.addTrack(t, R.local);
     if (R.audioOnly) {
