@@ -417,18 +417,22 @@
     offerRating();
   }
 
-  // A customer with a session (the customer page opened the room in this
-  // tab) rates the call here; one who came by link rates it in the chat.
+  // The customer rates the call: with their session when the customer
+  // page opened the room in this tab, else with their room token (they
+  // came by the invitation link).
   function offerRating() {
     const s = tg.session("customer");
-    if (!R.everMet || !s || s.role !== "customer") return;
+    const bySession = s && s.role === "customer";
+    if (!R.everMet || !(bySession || R.role === "customer")) return;
     const stars = $("stars");
     stars.textContent = "";
     for (let i = 1; i <= 5; i++) {
       stars.appendChild(tg.el("button", { "data-score": i, onclick: async () => {
         try {
-          await tg.api("customer", "POST", "/calls/" + encodeURIComponent(roomID) + "/rate", { score: i });
-          stars.querySelectorAll("button").forEach((b) => b.classList.toggle("on", Number(b.dataset.score) <= i));
+          const path = "/calls/" + encodeURIComponent(roomID);
+          if (bySession) await tg.api("customer", "POST", path + "/rate", { score: i });
+          else await tg.api("rating", "POST", path + "/rate-with-token", { token: R.token, score: i });
+          stars.querySelectorAll("button").forEach((b) => { b.classList.toggle("on", Number(b.dataset.score) <= i); b.disabled = true; });
           tg.toast("谢谢您的评价");
         } catch (e) { tg.toast(e.message); }
       } }, "★"));
