@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -570,5 +572,21 @@ func TestRingingCardWithStaffTokens(t *testing.T) {
 	e.dial(u.Query().Get("t"))
 	if c := e.waitState(s.CallID, store.CallAnswered); c.Staff != "xiaoli" {
 		t.Errorf("answered by %q", c.Staff)
+	}
+}
+
+// TestRoomPageServed: /room/<id> is the page and /room/app.js its script
+// (not a room called "app.js"), both with the pages' CSP.
+func TestRoomPageServed(t *testing.T) {
+	s := New(Options{})
+	for path, want := range map[string]string{"/room/r-0123abcd": `src="/room/app.js"`, "/room/app.js": "window.__tgRoom", "/room/app.css": ".tiles"} {
+		resp, err := s.App().Test(httptest.NewRequest("GET", path, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Errorf("GET %s: %d, CSP %q, body %.60q", path, resp.StatusCode, resp.Header.Get("Content-Security-Policy"), b)
+		}
 	}
 }

@@ -65,6 +65,9 @@
 
   // ---- media ----
   async function getMedia() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      throw new Error("此页面需要通过 HTTPS 打开才能使用摄像头和麦克风");
+    }
     const video = R.audioOnly ? false : { facingMode: R.facing, width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
     try {
       return await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true }, video });
@@ -477,7 +480,7 @@
     try {
       R.local = await getMedia();
     } catch (e) {
-      finish("无法使用麦克风：" + (e.message || e.name) + "。请在设置中允许后重试", true);
+      finish("无法使用麦克风：" + (e.message || e.name) + "。请允许使用后重试", true);
       return;
     }
     showLocal();
