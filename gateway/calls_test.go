@@ -3,8 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
