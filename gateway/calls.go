@@ -244,31 +244,38 @@ func (c *Calls) ExpireRinging(ctx context.Context) int {
 	}
 	n := 0
 	for _, call := range due {
-		var out []store.OutboxMessage
-		if call.Source != CallSourceQuickHelp && call.Staff != "" {
-			// Staff called the customer: tell them nobody picked up.
-			p, _ := json.Marshal(bridgeNotice{To: []string{call.Staff}, Text: fmt.Sprintf("%s 没有接听你的%s邀请（%s）。",
-				c.customerLabel(ctx, call.MemberID), callKindName(call.Kind), call.StartedAt.In(bridgeZone).Format("15:04"))})
-			out = append(out, store.OutboxMessage{Kind: KindCallNotice, Key: fmt.Sprintf("%s:missed:%d", KindCallNotice, call.ID), Payload: p})
+		if c.miss(ctx, call, c.now(), "timeout") {
+			n++
+			c.closeRoom(call.RoomID)
 		}
-		if staff := callStaffRung(call); len(staff) > 0 {
-			p, _ := json.Marshal(bridgeNotice{To: staff, Text: fmt.Sprintf("未接来电：%s 的%s无人接听（%s）。", c.customerLabel(ctx, call.MemberID),
-				callKindName(call.Kind), call.StartedAt.In(bridgeZone).Format("15:04"))})
-			out = append(out, store.OutboxMessage{Kind: KindCallNotice, Key: fmt.Sprintf("%s:missed:%d", KindCallNotice, call.ID), Payload: p})
-		}
-		_, err := c.db.ChangeCall(ctx, call.ID, store.CallChange{From: []string{store.CallRinging}, To: store.CallMissed,
-			At: c.now(), Reason: "timeout", Out: out})
-		if err != nil {
-			if rental.ErrorKind(err) != rental.KindConflict && ctx.Err() == nil {
-				c.log.Error("cannot mark a call missed", "call", call.ID, "error", err)
-			}
-			continue
-		}
-		n++
-		c.log.Info("call missed", "call", call.ID, "room", call.RoomID)
-		c.closeRoom(call.RoomID)
 	}
 	return n
+}
+
+// miss records a ringing call as missed and, with the change, tells the
+// staff who were rung (or the staff member who called the customer).
+func (c *Calls) miss(ctx context.Context, call store.Call, at time.Time, reason string) bool {
+	var out []store.OutboxMessage
+	if call.Source != CallSourceQuickHelp && call.Staff != "" {
+		// Staff called the customer: tell them nobody picked up.
+		p, _ := json.Marshal(bridgeNotice{To: []string{call.Staff}, Text: fmt.Sprintf("%s 没有接听你的%s邀请（%s）。",
+			c.customerLabel(ctx, call.MemberID), callKindName(call.Kind), call.StartedAt.In(bridgeZone).Format("15:04"))})
+		out = append(out, store.OutboxMessage{Kind: KindCallNotice, Key: fmt.Sprintf("%s:missed:%d", KindCallNotice, call.ID), Payload: p})
+	}
+	if staff := callStaffRung(call); len(staff) > 0 {
+		p, _ := json.Marshal(bridgeNotice{To: staff, Text: fmt.Sprintf("未接来电：%s 的%s无人接听（%s）。", c.customerLabel(ctx, call.MemberID),
+			callKindName(call.Kind), call.StartedAt.In(bridgeZone).Format("15:04"))})
+		out = append(out, store.OutboxMessage{Kind: KindCallNotice, Key: fmt.Sprintf("%s:missed-rung:%d", KindCallNotice, call.ID), Payload: p})
+	}
+	_, err := c.db.ChangeCall(ctx, call.ID, store.CallChange{From: []string{store.CallRinging}, To: store.CallMissed, At: at, Reason: reason, Out: out})
+	if err != nil {
+		if rental.ErrorKind(err) != rental.KindConflict && ctx.Err() == nil {
+			c.log.Error("cannot mark a call missed", "call", call.ID, "error", err)
+		}
+		return false
+	}
+	c.log.Info("call missed", "call", call.ID, "room", call.RoomID, "reason", reason)
+	return true
 }
 
 func callStaffRung(call store.Call) []string {
@@ -393,7 +400,7 @@ func (c *Calls) roomClosed(ctx context.Context, e media.RoomEvent) {
 	}
 	switch call.State {
 	case store.CallRinging:
-		c.change(ctx, call, store.CallChange{From: []string{store.CallRinging}, To: store.CallMissed, At: e.Closed, Reason: "room_" + e.Reason})
+		c.miss(ctx, call, e.Closed, "room_"+e.Reason)
 	case store.CallAnswered:
 		c.change(ctx, call, store.CallChange{From: []string{store.CallAnswered}, To: store.CallEnded, At: e.Closed, Reason: "room_" + e.Reason})
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/adapters/wecom"
@@ -37,6 +38,7 @@ func (s *Server) MountCalls(c *Calls, m *media.Manager) {
 	s.api("POST", "/calls/:id/cancel", signedIn, h.cancel)
 	s.api("POST", "/calls/:id/end", signedIn, h.end)
 	s.api("POST", "/calls/:id/rate", customers, h.rate)
+	s.api("POST", "/calls/:id/rate-with-token", anyone, h.rateWithToken)
 	s.api("POST", "/staff/calls", staffOnly, h.staffStart)
 }
 
@@ -463,6 +465,64 @@ func (h *callHandlers) rate(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(viewCall(out))
+}
+
+// rateWithToken lets a customer who came by the invitation link (a room
+// token, no session: the link opened outside the mini-program) rate the
+// call: the customer's room token for the call's room is the proof.
+func (h *callHandlers) rateWithToken(c *fiber.Ctx) error {
+	const op = "calls.rateWithToken"
+	var in struct {
+		Token string `json:"token"`
+		Score int    `json:"score"`
+	}
+	if err := body(c, &in); err != nil {
+		return err
+	}
+	var rc roomClaims
+	_, err := jwt.ParseWithClaims(in.Token, &rc, func(*jwt.Token) (any, error) { return h.c.key, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithExpirationRequired(), jwt.WithIssuer("tacklegate-rooms"))
+	if err != nil || rc.Role != string(rental.RoleCustomer) {
+		return rental.Errorf(op, rental.KindUnauthorized, "通话链接无效或已过期 (room token invalid or expired)")
+	}
+	ref := c.Params("id")
+	var call store.Call
+	if strings.HasPrefix(ref, "r-") {
+		call, err = h.c.db.CallByRoom(c.UserContext(), ref)
+	} else if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
+		call, err = h.c.db.Call(c.UserContext(), id)
+	} else {
+		err = rental.Errorf(op, rental.KindNotFound, "找不到这个通话 (no such call)")
+	}
+	if err != nil {
+		return err
+	}
+	if call.RoomID != rc.Room || !h.tokenIsMember(c.UserContext(), rc.Participant, call.MemberID) {
+		return rental.Errorf(op, rental.KindForbidden, "只能评价自己的通话 (not your call)")
+	}
+	out, err := h.c.db.RateCall(c.UserContext(), call.ID, in.Score, h.c.now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(viewCall(out))
+}
+
+// tokenIsMember: a customer participant id ("c-m-12", or "c-i-5" for one
+// signed in with WeChat; see participantID) names member.
+func (h *callHandlers) tokenIsMember(ctx context.Context, pid string, member rental.MemberID) bool {
+	if v, ok := strings.CutPrefix(pid, "c-m-"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		return err == nil && rental.MemberID(n) == member
+	}
+	if v, ok := strings.CutPrefix(pid, "c-i-"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return false
+		}
+		m, err := h.c.db.IdentityMember(ctx, rental.IdentityID(n))
+		return err == nil && m.ID == member
+	}
+	return false
 }
 
 // Handlers returns the outbox handlers of the call flow's kinds.

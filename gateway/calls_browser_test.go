@@ -186,6 +186,12 @@ func TestRoomPageTwoBrowsers(t *testing.T) {
 	if c.AnsweredAt == nil || c.EndedAt == nil || !c.AnsweredAt.After(c.StartedAt) || !c.EndedAt.After(*c.AnsweredAt) {
 		t.Errorf("call times: started %v answered %v ended %v", c.StartedAt, c.AnsweredAt, c.EndedAt)
 	}
+	// The customer came by link (no session): they rate with their room
+	// token, from the page that shows the end of the call.
+	if err := chromedp.Do(customer, chromedp.WaitVisible(`#stars button[data-score="4"]`), chromedp.Click(`#stars button[data-score="4"]`)); err != nil {
+		t.Fatalf("rating: %v", err)
+	}
+	bridgeEventually(t, "the rating", func() bool { return e.call(s.CallID).Rating == 4 })
 	browserEventually(t, staff, "the staff page to show the end", `window.__tgRoom.ended && document.getElementById("ended-text").textContent`,
 		15*time.Second, func(s string) bool { return strings.Contains(s, "通话已结束") })
 }

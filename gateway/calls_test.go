@@ -3,8 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,7 +40,7 @@ type callsEnv struct {
 	stopFn func()
 }
 
-func newCallsEnv(t *testing.T, tg storetest.Target, staff []string, tune func(*CallsOptions)) *callsEnv {
+func newCallsEnv(t *testing.T, tg storetest.Target, staff []string, tune func(*CallsOptions), mediaTune ...func(*media.Config)) *callsEnv {
 	t.Helper()
 	ctx := context.Background()
 	cfg := wxsim.DefaultConfig()
@@ -68,7 +70,11 @@ func newCallsEnv(t *testing.T, tg storetest.Target, staff []string, tune func(*C
 	if err != nil {
 		t.Fatal(err)
 	}
-	rooms, err := media.NewManager(media.Config{IncludeLoopback: true, Hooks: calls.MediaHooks(), EmptyRoomGrace: 10 * time.Second})
+	mc := media.Config{IncludeLoopback: true, Hooks: calls.MediaHooks(), EmptyRoomGrace: 10 * time.Second}
+	for _, f := range mediaTune {
+		f(&mc)
+	}
+	rooms, err := media.NewManager(mc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,6 +309,13 @@ func testCustomerCall(t *testing.T, tg storetest.Target) {
 	if st := postAuth(t, e.base+"/api/v1/calls/"+id+"/rate", other, map[string]int{"score": 1}, nil); st != 404 {
 		t.Errorf("another customer rates the call: %d", st)
 	}
+	// A room token rates only its own call, and only a customer's.
+	if st := postAuth(t, e.base+"/api/v1/calls/"+id+"/rate-with-token", "", map[string]any{"token": joined.Token, "score": 1}, nil); st != 401 {
+		t.Errorf("rating with the staff member's token: %d", st)
+	}
+	if st := postAuth(t, e.base+"/api/v1/calls/"+id+"/rate-with-token", "", map[string]any{"token": s.Token + "x", "score": 1}, nil); st != 401 {
+		t.Errorf("rating with a forged token: %d", st)
+	}
 	var view callView
 	if st := postAuth(t, e.base+"/api/v1/calls/"+id+"/rate", cust, map[string]int{"score": 5}, &view); st != 200 || view.Rating != 5 {
 		t.Errorf("rate: %d %+v", st, view)
@@ -370,6 +383,26 @@ func TestCallMissedAfterTimeoutAcrossRestart(t *testing.T) {
 		!strings.Contains(conflict.Error.Message, "未接听") {
 		t.Errorf("cancel a missed call: %d %+v", st, conflict)
 	}
+}
+
+// TestCallMissedWhenTheRoomEmpties: a call whose room closes before anyone
+// answers (the caller never came, or left without hanging up and did not
+// come back) is missed at once, and the staff rung are told.
+func TestCallMissedWhenTheRoomEmpties(t *testing.T) {
+	e := newCallsEnv(t, storetest.Target{Name: "sqlite"}, []string{"laowang:老王"}, nil,
+		func(c *media.Config) { c.EmptyRoomGrace = 200 * time.Millisecond })
+	e.staff("laowang", "/on")
+	e.waitInbox("laowang", "已上班")
+	cust := e.login("o-zhang")
+	var s startOut
+	if st := postAuth(t, e.base+"/api/v1/calls", cust, map[string]any{"kind": "video"}, &s); st != 200 {
+		t.Fatalf("start: %d", st)
+	}
+	c := e.waitState(s.CallID, store.CallMissed)
+	if c.EndedReason != "room_empty" {
+		t.Errorf("missed: %+v", c)
+	}
+	e.waitInbox("laowang", "未接来电")
 }
 
 // TestStaffStartsCalls: from the API and from /video in WeCom, the customer
@@ -441,7 +474,7 @@ func TestCallRoutesRefuseAnonymousAndWrongRole(t *testing.T) {
 	checked := 0
 	for key, roles := range e.srv.roles {
 		method, path, _ := strings.Cut(key, " ")
-		if !strings.Contains(path, "/calls") {
+		if !strings.Contains(path, "/calls") || len(roles) == 0 {
 			continue
 		}
 		p := e.base + strings.ReplaceAll(path, ":id", "1")
@@ -459,7 +492,7 @@ func TestCallRoutesRefuseAnonymousAndWrongRole(t *testing.T) {
 		}
 		checked++
 	}
-	if checked != 9 {
+	if checked != 9 { // and the public rate-with-token
 		t.Errorf("%d call routes walked, want 9", checked)
 	}
 }
@@ -539,5 +572,21 @@ func TestRingingCardWithStaffTokens(t *testing.T) {
 	e.dial(u.Query().Get("t"))
 	if c := e.waitState(s.CallID, store.CallAnswered); c.Staff != "xiaoli" {
 		t.Errorf("answered by %q", c.Staff)
+	}
+}
+
+// TestRoomPageServed: /room/<id> is the page and /room/app.js its script
+// (not a room called "app.js"), both with the pages' CSP.
+func TestRoomPageServed(t *testing.T) {
+	s := New(Options{})
+	for path, want := range map[string]string{"/room/r-0123abcd": `src="/room/app.js"`, "/room/app.js": "window.__tgRoom", "/room/app.css": ".tiles"} {
+		resp, err := s.App().Test(httptest.NewRequest("GET", path, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Errorf("GET %s: %d, CSP %q, body %.60q", path, resp.StatusCode, resp.Header.Get("Content-Security-Policy"), b)
+		}
 	}
 }

@@ -51,11 +51,13 @@
       try {
         // A call's room: a token with my name in it.
         const j = await tg.api(key, "POST", "/calls/" + encodeURIComponent(roomID) + "/join");
+        if (Array.isArray(j.ice_servers)) R.iceServers = j.ice_servers;
         return { token: j.token, audioOnly: j.kind === "voice", name: "", role: s.role || "" };
       } catch (e) {
         if (e.status !== 404) throw e;
       }
       const j = await tg.api(key, "POST", "/rooms/" + encodeURIComponent(roomID) + "/join");
+      if (Array.isArray(j.ice_servers)) R.iceServers = j.ice_servers;
       return { token: j.token, audioOnly: !!j.audio_only, name: "", role: s.role || "" };
     }
     return null;
@@ -63,6 +65,9 @@
 
   // ---- media ----
   async function getMedia() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      throw new Error("此页面需要通过 HTTPS 打开才能使用摄像头和麦克风");
+    }
     const video = R.audioOnly ? false : { facingMode: R.facing, width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
     try {
       return await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true }, video });
@@ -144,6 +149,7 @@
   async function onJoined(m) {
     R.reconnectTries = 0;
     R.self = m.self;
+    if (Array.isArray(m.iceServers)) R.iceServers = m.iceServers;
     R.audioOnly = !!m.audioOnly || R.audioOnly;
     for (const p of m.participants || []) upsert(p);
     // Participants that left while we were away.
@@ -162,7 +168,10 @@
 
   async function newPeerConnection() {
     if (R.pc) { try { R.pc.close(); } catch (e) {} }
-    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+    // ICE servers (STUN/TURN with short-lived credentials) when the server
+    // hands them out, in "joined" or with the room token; none: host and
+    // server-reflexive candidates only.
+    const pc = new RTCPeerConnection({ iceServers: R.iceServers || [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
     R.pc = pc;
     for (const t of R.local.getTracks()) pc.addTrack(t, R.local);
     if (R.audioOnly) {
@@ -411,18 +420,22 @@
     offerRating();
   }
 
-  // A customer with a session (the customer page opened the room in this
-  // tab) rates the call here; one who came by link rates it in the chat.
+  // The customer rates the call: with their session when the customer
+  // page opened the room in this tab, else with their room token (they
+  // came by the invitation link).
   function offerRating() {
     const s = tg.session("customer");
-    if (!R.everMet || !s || s.role !== "customer") return;
+    const bySession = s && s.role === "customer";
+    if (!R.everMet || !(bySession || R.role === "customer")) return;
     const stars = $("stars");
     stars.textContent = "";
     for (let i = 1; i <= 5; i++) {
       stars.appendChild(tg.el("button", { "data-score": i, onclick: async () => {
         try {
-          await tg.api("customer", "POST", "/calls/" + encodeURIComponent(roomID) + "/rate", { score: i });
-          stars.querySelectorAll("button").forEach((b) => b.classList.toggle("on", Number(b.dataset.score) <= i));
+          const path = "/calls/" + encodeURIComponent(roomID);
+          if (bySession) await tg.api("customer", "POST", path + "/rate", { score: i });
+          else await tg.api("rating", "POST", path + "/rate-with-token", { token: R.token, score: i });
+          stars.querySelectorAll("button").forEach((b) => { b.classList.toggle("on", Number(b.dataset.score) <= i); b.disabled = true; });
           tg.toast("谢谢您的评价");
         } catch (e) { tg.toast(e.message); }
       } }, "★"));
@@ -467,7 +480,7 @@
     try {
       R.local = await getMedia();
     } catch (e) {
-      finish("无法使用麦克风：" + (e.message || e.name) + "。请在设置中允许后重试", true);
+      finish("无法使用麦克风：" + (e.message || e.name) + "。请允许使用后重试", true);
       return;
     }
     showLocal();
