@@ -149,6 +149,10 @@ type RentalKPIs struct {
 
 func kpiRound2(v float64) float64 { return math.Round(v*100) / 100 }
 
+// kpiMillis rounds seconds to the millisecond: julianday arithmetic in
+// SQLite leaves a few microseconds of floating-point noise.
+func kpiMillis(sec float64) float64 { return math.Round(sec*1000) / 1000 }
+
 // kpiPercentile is the nearest-rank percentile of sorted values.
 func kpiPercentile(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
@@ -192,14 +196,19 @@ func (db *DB) KPIs(ctx context.Context, p KPIPeriod) (KPIs, error) {
 }
 
 func (db *DB) callKPIs(ctx context.Context, p KPIPeriod, k *KPIs) error {
-	var rows []struct {
-		State      string
-		StartedAt  time.Time
-		AnsweredAt *time.Time
-		EndedAt    *time.Time
-		Rating     int
+	// Hours and durations are worked out by the database, so no row's
+	// times are parsed here.
+	hour, dur := `CAST(strftime('%H', started_at, '+8 hours') AS INTEGER)`, `(julianday(ended_at) - julianday(answered_at)) * 86400.0`
+	if db.Dialect == Postgres {
+		hour, dur = `CAST(EXTRACT(HOUR FROM started_at AT TIME ZONE 'Asia/Shanghai') AS INTEGER)`, `EXTRACT(EPOCH FROM (ended_at - answered_at))`
 	}
-	if err := db.Gorm.WithContext(ctx).Raw(`SELECT state, started_at, answered_at, ended_at, rating FROM calls
+	var rows []struct {
+		State    string
+		Answered bool
+		Hour     int
+		Duration *float64
+	}
+	if err := db.Gorm.WithContext(ctx).Raw(`SELECT state, answered_at IS NOT NULL AS answered, `+hour+` AS hour, `+dur+` AS duration FROM calls
 	    WHERE started_at >= ? AND started_at < ?`, p.From.UTC(), p.To.UTC()).Scan(&rows).Error; err != nil {
 		return classify("store.callKPIs", err)
 	}
@@ -208,14 +217,14 @@ func (db *DB) callKPIs(ctx context.Context, p KPIPeriod, k *KPIs) error {
 	for _, r := range rows {
 		c.Started++
 		switch {
-		case r.AnsweredAt != nil:
+		case r.Answered:
 			c.Answered++
-			if r.EndedAt != nil && !r.EndedAt.Before(*r.AnsweredAt) {
-				durations = append(durations, r.EndedAt.Sub(*r.AnsweredAt).Seconds())
+			if r.Duration != nil && *r.Duration >= 0 {
+				durations = append(durations, kpiMillis(*r.Duration))
 			}
 		case r.State != "ringing":
 			c.Missed++
-			c.MissedByHour[r.StartedAt.In(rental.Shanghai()).Hour()]++
+			c.MissedByHour[max(0, min(r.Hour, 23))]++
 		}
 	}
 	if c.Started > 0 {
@@ -242,51 +251,57 @@ func (db *DB) chatKPIs(ctx context.Context, p KPIPeriod, k *KPIs) error {
 	c := &k.Chat
 	c.ByState = map[string]int{"open": 0, "assigned": 0, "resolved": 0}
 	var convs []struct {
-		ID       int64
-		State    string
-		OpenedAt time.Time
+		ID    int64
+		State string
 	}
-	if err := db.Gorm.WithContext(ctx).Raw(`SELECT id, state, opened_at FROM conversations WHERE opened_at >= ? AND opened_at < ?`,
+	if err := db.Gorm.WithContext(ctx).Raw(`SELECT id, state FROM conversations WHERE opened_at >= ? AND opened_at < ?`,
 		from, to).Scan(&convs).Error; err != nil {
 		return classify(op, err)
 	}
 	// The first message by a person in each of them ("staff:<userid>"
-	// authors; the assistant and auto-replies are not a response). Read
-	// as rows, not MIN(), so SQLite keeps the column's time type.
-	var replies []struct {
-		ConversationID int64
-		CreatedAt      time.Time
+	// authors; the assistant and auto-replies are not a response), and the
+	// wait in seconds, worked out by the database.
+	wait := `(julianday(MIN(m.created_at)) - julianday(c.opened_at)) * 86400.0`
+	if db.Dialect == Postgres {
+		wait = `EXTRACT(EPOCH FROM (MIN(m.created_at) - c.opened_at))`
 	}
-	if err := db.Gorm.WithContext(ctx).Raw(`SELECT m.conversation_id AS conversation_id, m.created_at AS created_at
-	    FROM chat_messages m JOIN conversations c ON c.id = m.conversation_id
-	    WHERE c.opened_at >= ? AND c.opened_at < ? AND m.direction = 'out' AND m.author LIKE 'staff:%'`, from, to).Scan(&replies).Error; err != nil {
+	var replies []struct {
+		ID   int64
+		Wait float64
+	}
+	if err := db.Gorm.WithContext(ctx).Raw(`SELECT c.id AS id, `+wait+` AS wait
+	    FROM conversations c JOIN chat_messages m ON m.conversation_id = c.id AND m.direction = 'out' AND m.author LIKE 'staff:%'
+	    WHERE c.opened_at >= ? AND c.opened_at < ? GROUP BY c.id, c.opened_at`, from, to).Scan(&replies).Error; err != nil {
 		return classify(op, err)
 	}
-	first := map[int64]time.Time{}
-	for _, r := range replies {
-		if f, ok := first[r.ConversationID]; !ok || r.CreatedAt.Before(f) {
-			first[r.ConversationID] = r.CreatedAt
-		}
-	}
-	var waits []float64
 	for _, cv := range convs {
 		c.Opened++
 		c.ByState[cv.State]++
-		if f, ok := first[cv.ID]; ok {
-			c.Responded++
-			waits = append(waits, max(0, f.Sub(cv.OpenedAt).Seconds()))
-		}
+	}
+	waits := make([]float64, 0, len(replies))
+	for _, r := range replies {
+		c.Responded++
+		waits = append(waits, max(0, kpiMillis(r.Wait)))
 	}
 	slices.Sort(waits)
 	c.AvgFirstResponse, c.P50FirstResponse, c.P90FirstResponse = kpiMean(waits), kpiPercentile(waits, 0.5), kpiPercentile(waits, 0.9)
 
-	var msgs []struct {
-		Direction string
-		Author    string
-		CreatedAt time.Time
+	// Messages are counted per Shanghai day by the database (UTC+8 all
+	// year: China has no daylight saving), so a year of chat is not read
+	// row by row.
+	day := `strftime('%Y-%m-%d', created_at, '+8 hours')`
+	if db.Dialect == Postgres {
+		day = `to_char(created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')`
 	}
-	if err := db.Gorm.WithContext(ctx).Raw(`SELECT direction, author, created_at FROM chat_messages WHERE created_at >= ? AND created_at < ?`,
-		from, to).Scan(&msgs).Error; err != nil {
+	var counts []struct {
+		Day string
+		Who string
+		N   int
+	}
+	if err := db.Gorm.WithContext(ctx).Raw(`SELECT `+day+` AS day,
+	        CASE WHEN direction = 'in' THEN 'customer' WHEN author LIKE 'staff:%' THEN 'staff' WHEN author = 'assistant' THEN 'assistant' ELSE 'system' END AS who,
+	        COUNT(*) AS n
+	    FROM chat_messages WHERE created_at >= ? AND created_at < ? GROUP BY 1, 2`, from, to).Scan(&counts).Error; err != nil {
 		return classify(op, err)
 	}
 	days := map[string]*DayCount{}
@@ -294,26 +309,25 @@ func (db *DB) chatKPIs(ctx context.Context, p KPIPeriod, k *KPIs) error {
 		s := d.String()
 		days[s] = &DayCount{Day: s}
 	}
-	for _, m := range msgs {
-		s := rental.DateOf(m.CreatedAt).String()
-		dc := days[s]
+	for _, m := range counts {
+		dc := days[m.Day]
 		if dc == nil {
-			dc = &DayCount{Day: s}
-			days[s] = dc
+			dc = &DayCount{Day: m.Day}
+			days[m.Day] = dc
 		}
-		switch {
-		case m.Direction == "in":
-			dc.Customer++
-		case strings.HasPrefix(m.Author, "staff:"):
-			dc.Staff++
-			c.AnsweredByPersons++
-		case m.Author == rental.AssistantAuthor:
-			dc.Assistant++
+		switch m.Who {
+		case "customer":
+			dc.Customer += m.N
+		case "staff":
+			dc.Staff += m.N
+			c.AnsweredByPersons += m.N
+		case "assistant":
+			dc.Assistant += m.N
 		default:
-			dc.System++
+			dc.System += m.N
 		}
-		dc.Total++
-		c.Messages++
+		dc.Total += m.N
+		c.Messages += m.N
 	}
 	c.MessagesPerDay = make([]DayCount, 0, len(days))
 	for _, dc := range days {

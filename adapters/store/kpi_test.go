@@ -137,6 +137,10 @@ func TestKPIs(t *testing.T) {
 			s.message(v2, 2, "out", "system", kpiUTC("2026-11-21", "06:00:01"))
 			s.message(v2, 3, "out", "staff:xiaoli", kpiUTC("2026-11-21", "06:10:00"))
 			s.message(v3, 1, "in", "customer:1", kpiUTC("2026-11-21", "10:00:00"))
+			s.message(v1, 5, "in", "customer:1", kpiUTC("2026-11-20", "16:30:00")) // 00:30 on the 21st in Shanghai
+			s.message(v1, 6, "in", "customer:1", kpiUTC("2026-11-21", "15:59:59")) // 23:59:59 on the 21st
+			s.message(v1, 7, "in", "customer:1", kpiUTC("2026-11-21", "16:00:00")) // midnight: the 22nd, outside
+			s.message(v1, 8, "in", "customer:1", kpiUTC("2026-11-19", "15:59:59")) // 23:59:59 on the 19th, outside
 
 			// The assistant: 6 turns, 2 handoffs; 1 resolved, 4 unresolved.
 			rec := func(conv int64, q, handoff, outcome string, at time.Time) {
@@ -177,10 +181,10 @@ func TestKPIs(t *testing.T) {
 			}
 			ch := k.Chat
 			if ch.Opened != 3 || ch.Responded != 2 || ch.AvgFirstResponse != 360 || ch.P50FirstResponse != 120 || ch.P90FirstResponse != 600 ||
-				ch.ByState["open"] != 1 || ch.ByState["assigned"] != 1 || ch.ByState["resolved"] != 1 || ch.Messages != 8 {
+				ch.ByState["open"] != 1 || ch.ByState["assigned"] != 1 || ch.ByState["resolved"] != 1 || ch.Messages != 10 {
 				t.Errorf("conversations %+v", ch)
 			}
-			wantDays := []store.DayCount{{Day: "2026-11-20", Customer: 2, Staff: 1, Assistant: 1, Total: 4}, {Day: "2026-11-21", Customer: 2, Staff: 1, System: 1, Total: 4}}
+			wantDays := []store.DayCount{{Day: "2026-11-20", Customer: 2, Staff: 1, Assistant: 1, Total: 4}, {Day: "2026-11-21", Customer: 4, Staff: 1, System: 1, Total: 6}}
 			if fmt.Sprint(ch.MessagesPerDay) != fmt.Sprint(wantDays) {
 				t.Errorf("messages per day %+v, want %+v", ch.MessagesPerDay, wantDays)
 			}
