@@ -86,6 +86,9 @@ type CallsOptions struct {
 	// is not available: the demo's simulator. The link then admits whoever
 	// holds it, like the /video links the bridge sends staff.
 	StaffTokenLinks bool
+	// Allowed, when set, says whether a customer may start a call of this
+	// kind (the video_help feature flag); nil: everyone may.
+	Allowed func(m rental.Member, kind string) bool
 	// RingTimeout: a call nobody answered by then is missed (default 45 s).
 	RingTimeout time.Duration
 	// Poll is how often the timeout job looks (default 1 s).

@@ -88,7 +88,9 @@ type startAnswer struct {
 	RoomURL string `json:"room_url"`
 }
 
-var callPurposes = map[string]bool{"": true, "guidance": true, "inspection_pickup": true, "inspection_return": true, "other": true}
+// callPurposes: "inspection" is a video inspection whose side (pickup or
+// return) the customer did not say, as a quick-help button starts it.
+var callPurposes = map[string]bool{"": true, "guidance": true, "inspection": true, "inspection_pickup": true, "inspection_return": true, "other": true}
 
 func callKind(k string) (string, error) {
 	switch k {
@@ -117,7 +119,7 @@ func (h *callHandlers) start(c *fiber.Ctx) error {
 		return err
 	}
 	if !callPurposes[in.Purpose] {
-		return rental.Errorf(op, rental.KindInvalid, "purpose 须为 guidance、inspection_pickup、inspection_return 或 other (unknown purpose %q)", in.Purpose)
+		return rental.Errorf(op, rental.KindInvalid, "purpose 须为 guidance、inspection、inspection_pickup、inspection_return 或 other (unknown purpose %q)", in.Purpose)
 	}
 	if len(in.EntryID) > 64 || len(in.OrderID) > 64 {
 		return rental.Errorf(op, rental.KindInvalid, "entry_id 或 order_id 过长 (at most 64 characters)")
@@ -125,6 +127,9 @@ func (h *callHandlers) start(c *fiber.Ctx) error {
 	member, err := h.s.CustomerMember(c)
 	if err != nil {
 		return err
+	}
+	if h.c.o.Allowed != nil && !h.c.o.Allowed(member, kind) {
+		return rental.Errorf(op, rental.KindForbidden, "视频帮助还没有向您开放，请先在“客服”里留言 (video help is not on for this customer yet)")
 	}
 	orderID := strings.Trim(string(in.OrderID), `" `)
 	if orderID != "" && orderID != "null" {

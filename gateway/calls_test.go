@@ -590,3 +590,42 @@ func TestRoomPageServed(t *testing.T) {
 		}
 	}
 }
+
+// TestCallsFollowTheVideoHelpFlag: a customer outside the video_help rollout
+// is refused with a 403 and nothing is recorded; "inspection" (the quick-help
+// button's purpose, side unknown) is accepted.
+func TestCallsFollowTheVideoHelpFlag(t *testing.T) {
+	allowed := map[string]bool{}
+	var mu sync.Mutex
+	e := newCallsEnv(t, storetest.Target{Name: "sqlite"}, []string{"laowang:老王"}, func(o *CallsOptions) {
+		o.Allowed = func(m rental.Member, kind string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return allowed[m.Name]
+		}
+	})
+	e.named("o-zhang", "张伟")
+	e.named("o-li", "李娜")
+	mu.Lock()
+	allowed["张伟"] = true
+	mu.Unlock()
+	var s startOut
+	if st := postAuth(t, e.base+"/api/v1/calls", e.login("o-zhang"), map[string]any{"kind": "video", "purpose": "inspection"}, &s); st != 200 {
+		t.Fatalf("a customer in the rollout: %d", st)
+	}
+	if c := e.call(s.CallID); c.Purpose != "inspection" {
+		t.Errorf("purpose recorded: %q", c.Purpose)
+	}
+	var refused map[string]map[string]string
+	if st := postAuth(t, e.base+"/api/v1/calls", e.login("o-li"), map[string]any{"kind": "video"}, &refused); st != 403 ||
+		refused["error"]["code"] != "forbidden" || !strings.Contains(refused["error"]["message"], "视频帮助") {
+		t.Fatalf("a customer outside the rollout: %d %v", st, refused)
+	}
+	calls, err := e.db.Calls(context.Background(), store.CallFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 {
+		t.Errorf("%d calls recorded, want only the allowed one", len(calls))
+	}
+}

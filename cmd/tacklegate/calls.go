@@ -26,6 +26,11 @@ func (a *app) newCalls(cfg config.Config, logger *slog.Logger) (*gateway.Calls, 
 			o.StaffTokenLinks = true
 		}
 	}
+	// The video_help flag decides who may start a call; read when a call
+	// starts, so the flags may be set up after the call flow.
+	o.Allowed = func(m rental.Member, _ string) bool {
+		return a.features == nil || a.features.Enabled(context.Background(), int64(m.ID), string(m.Tier), gateway.FeatureVideoHelp)
+	}
 	return gateway.NewCalls(o)
 }
 

@@ -183,7 +183,7 @@
       case "video":
       case "voice":
         await busy(btn, async () => {
-          const call = await api("POST", "/calls", { kind: e.action, entry_id: e.id });
+          const call = await api("POST", "/calls", { kind: e.action, entry_id: e.id, purpose: e.purpose || "" });
           location.href = call.room_url;
         });
         break;
