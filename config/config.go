@@ -90,6 +90,9 @@ type WeCom struct {
 	Token   string
 	AESKey  string
 	APIBase string
+	// OAuthBase replaces https://open.weixin.qq.com in the web-OAuth links
+	// that sign staff in to the console and the room page.
+	OAuthBase string
 }
 
 // WeChatPay holds the WeChat Pay v3 merchant settings.
@@ -427,6 +430,7 @@ var settings = []setting{
 	{env: Prefix + "WECOM_TOKEN", secret: true, help: "WeCom callback Token", set: tokenSetter(func(c *Config) *string { return &c.WeCom.Token })},
 	{env: Prefix + "WECOM_AES_KEY", secret: true, help: "WeCom callback EncodingAESKey (43 characters)", set: aesKeySetter(func(c *Config) *string { return &c.WeCom.AESKey })},
 	{env: Prefix + "WECOM_API_BASE", def: "https://qyapi.weixin.qq.com", help: "WeCom API base URL", set: baseURLSetter(func(c *Config) *string { return &c.WeCom.APIBase })},
+	{env: Prefix + "WECOM_OAUTH_BASE", def: "https://open.weixin.qq.com", help: "WeCom web-OAuth base URL (staff sign-in links; the simulator's in demo)", set: baseURLSetter(func(c *Config) *string { return &c.WeCom.OAuthBase })},
 
 	{env: Prefix + "WECHATPAY_MCH_ID", help: "WeChat Pay merchant id; unset switches WeChat Pay off", set: func(c *Config, v string) error {
 		if _, err := strconv.ParseUint(v, 10, 64); err != nil {

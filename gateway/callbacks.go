@@ -27,6 +27,9 @@ type Callbacks struct {
 	// WeComCorpID and WeComAgentID are checked against the envelope.
 	WeComCorpID  string
 	WeComAgentID int
+	// WeComOAuthBase replaces https://open.weixin.qq.com in the staff
+	// sign-in link (GET /api/v1/staff/login).
+	WeComOAuthBase string
 	// MaxSkew bounds the age of a callback timestamp; 0 disables the check.
 	MaxSkew time.Duration
 	Inbound rental.InboundStore

@@ -147,20 +147,23 @@ func NewCalls(o CallsOptions) (*Calls, error) {
 		events: make(chan func(context.Context), 1024), present: map[string]map[string]media.ParticipantInfo{}}, nil
 }
 
-// WeComOAuthLink wraps a link in WeCom's OAuth redirect (scope
-// snsapi_base): opened in WeCom, the page gets ?code=, which
-// POST /api/v1/auth/wecom turns into a staff session.
-func WeComOAuthLink(corpID, agentID string) func(string) string {
-	return func(u string) string {
-		q := url.Values{}
-		q.Set("appid", corpID)
-		q.Set("redirect_uri", u)
-		q.Set("response_type", "code")
-		q.Set("scope", "snsapi_base")
-		q.Set("state", "room")
-		q.Set("agentid", agentID)
-		return "https://open.weixin.qq.com/connect/oauth2/authorize?" + q.Encode() + "#wechat_redirect"
+// WeComOAuthLink wraps a room link in WeCom's OAuth redirect (see
+// WeComOAuthURL).
+func WeComOAuthLink(base, corpID string, agentID int) func(string) string {
+	return func(u string) string { return WeComOAuthURL(base, corpID, agentID, u, "room") }
+}
+
+// WeComOAuthURL is WeCom's web-OAuth link (网页授权登录, scope snsapi_base)
+// back to redirect: opened in WeCom, the page comes back with ?code=, which
+// POST /api/v1/auth/wecom turns into a staff session. base replaces
+// https://open.weixin.qq.com (the simulator's in demo and tests).
+func WeComOAuthURL(base, corpID string, agentID int, redirect, state string) string {
+	if base == "" {
+		base = "https://open.weixin.qq.com"
 	}
+	q := url.Values{"appid": {corpID}, "redirect_uri": {redirect}, "response_type": {"code"},
+		"scope": {"snsapi_base"}, "agentid": {strconv.Itoa(agentID)}, "state": {state}}
+	return strings.TrimRight(base, "/") + "/connect/oauth2/authorize?" + q.Encode() + "#wechat_redirect"
 }
 
 func (c *Calls) now() time.Time { return c.o.Now().UTC() }

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -49,9 +47,7 @@ func (s *Server) staffLoginURL(c *fiber.Ctx) error {
 	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") {
 		return rental.Errorf("staff.login", rental.KindInvalid, "redirect 必须是本站路径 (redirect must be a path on this site)")
 	}
-	q := url.Values{"appid": {cb.WeComCorpID}, "redirect_uri": {c.BaseURL() + back}, "response_type": {"code"},
-		"scope": {"snsapi_base"}, "agentid": {strconv.Itoa(cb.WeComAgentID)}, "state": {"staff"}}
-	return c.JSON(fiber.Map{"url": "https://open.weixin.qq.com/connect/oauth2/authorize?" + q.Encode() + "#wechat_redirect"})
+	return c.JSON(fiber.Map{"url": WeComOAuthURL(cb.WeComOAuthBase, cb.WeComCorpID, cb.WeComAgentID, c.BaseURL()+back, "staff")})
 }
 
 // live reads the conversation of the route and checks that it is live.

@@ -90,6 +90,7 @@ func (s *Simulator) routes() {
 	s.mux.HandleFunc(PrefixWeCom+"/", s.notSimulated)
 	s.mux.HandleFunc(PrefixPay+"/", s.servePay)
 	s.controlRoutes()
+	s.oauthRoutes()
 }
 
 // notSimulated answers paths the simulator does not know with a 404 rather

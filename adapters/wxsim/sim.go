@@ -21,6 +21,7 @@ const (
 	PrefixWeCom  = "/wecom"  // qyapi.weixin.qq.com
 	PrefixPay    = "/pay"    // api.mch.weixin.qq.com (mounted with MountPay)
 	PrefixSim    = "/sim"    // control page and /sim/api
+	PrefixOpen   = "/open"   // open.weixin.qq.com (WeCom's web OAuth page)
 )
 
 // Simulator plays api.weixin.qq.com (mini-program) and qyapi.weixin.qq.com
@@ -149,6 +150,10 @@ func (s *Simulator) WeChatBase() string { return s.URL() + PrefixWeChat }
 
 // WeComBase is the base URL that replaces https://qyapi.weixin.qq.com.
 func (s *Simulator) WeComBase() string { return s.URL() + PrefixWeCom }
+
+// OpenBase is the base URL that replaces https://open.weixin.qq.com (WeCom's
+// web OAuth page).
+func (s *Simulator) OpenBase() string { return s.URL() + PrefixOpen }
 
 // PayBase is the base URL that replaces https://api.mch.weixin.qq.com.
 func (s *Simulator) PayBase() string { return s.URL() + PrefixPay }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"strings"
 
 	"github.com/tacklegate/tacklegate/config"
@@ -21,7 +20,7 @@ func (a *app) newCalls(cfg config.Config, logger *slog.Logger) (*gateway.Calls, 
 	if a.wecom != nil {
 		o.WeCom = a.wecom
 		if strings.Contains(cfg.WeCom.APIBase, "qyapi.weixin.qq.com") {
-			o.StaffLink = gateway.WeComOAuthLink(cfg.WeCom.CorpID, strconv.Itoa(cfg.WeCom.AgentID))
+			o.StaffLink = gateway.WeComOAuthLink(cfg.WeCom.OAuthBase, cfg.WeCom.CorpID, cfg.WeCom.AgentID)
 		} else {
 			o.StaffTokenLinks = true
 		}

@@ -104,7 +104,7 @@ func printDemoBanner(e env, cfg config.Config, db *store.DB, w *simWorld) {
 	fmt.Fprintf(out, "  simulator   %s/sim   (play the customer in WeChat and the staff member in WeCom)\n", w.url)
 	fmt.Fprintf(out, "  customer    %s/   (the mini-program's pages in a browser: 模拟微信登录, pay in the simulator)\n", public)
 	fmt.Fprintf(out, "  members     %d imported (e.g. 张伟 138 0013 8001, gold): prove that phone as a customer to land in the account\n", len(demoMembers))
-	fmt.Fprintln(out, "  staff       laowang 老王, xiaoli 小李, ahua 阿华 (log in from WeCom)")
+	fmt.Fprintf(out, "  staff       %s/staff   (laowang 老王, xiaoli 小李, ahua 阿华: 用企业微信账号登录, then pick one in the simulated WeCom)\n", public)
 	fmt.Fprintf(out, "  owner       %s/owner   (KPIs, feature flags, quick help, knowledge base)\n", public)
 	fmt.Fprintf(out, "  health      %s/healthz\n", public)
 	fmt.Fprintf(out, "  readiness   %s/readyz\n", public)

@@ -242,7 +242,8 @@ func serve(ctx context.Context, e env, cfg config.Config, hooks serveHooks) int 
 // buildCallbacks sets up callback verification for the channels whose push
 // settings are present.
 func buildCallbacks(cfg config.Config, db *store.DB) (*gateway.Callbacks, error) {
-	cb := &gateway.Callbacks{MaxSkew: cfg.CallbackMaxSkew, Inbound: db, WeComCorpID: cfg.WeCom.CorpID, WeComAgentID: cfg.WeCom.AgentID}
+	cb := &gateway.Callbacks{MaxSkew: cfg.CallbackMaxSkew, Inbound: db, WeComCorpID: cfg.WeCom.CorpID, WeComAgentID: cfg.WeCom.AgentID,
+		WeComOAuthBase: cfg.WeCom.OAuthBase}
 	var err error
 	if cfg.WeChat.Enabled() && cfg.WeChat.Token != "" {
 		if cb.WeChat, err = msgcrypt.New(cfg.WeChat.Token, cfg.WeChat.AESKey, cfg.WeChat.AppID); err != nil {

@@ -49,9 +49,13 @@
     if (!tg.session(K)) {
       // Inside WeCom without a session: go through WeCom's OAuth, which
       // comes back here with ?code=.
-      if (/wxwork/i.test(navigator.userAgent) && !code) {
-        try { const r = await tg.api(K, "GET", "/staff/login?redirect=" + encodeURIComponent(location.pathname)); location.replace(r.url); return false; } catch (e) { $("#login-why").textContent = e.message; }
-      }
+      // Elsewhere (a desktop browser; the demo's simulator) the button
+      // takes the same way.
+      const oauth = async () => {
+        try { const r = await tg.api(K, "GET", "/staff/login?redirect=" + encodeURIComponent(location.pathname)); location.replace(r.url); return true; } catch (e) { $("#login-why").textContent = e.message; return false; }
+      };
+      if (/wxwork/i.test(navigator.userAgent) && !code && await oauth()) return false;
+      $("#login-oauth").onclick = oauth;
       $("#login").classList.remove("hidden");
       return false;
     }
