@@ -91,7 +91,10 @@ func TestSimulatorRedeliveriesStoredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Attempts) != 1 || p.Outcome != wxsim.OutcomeDelivered {
+	// Delivered, and stored once. (Usually on the first attempt; on a
+	// starved machine an answer may still miss the 100 ms push timeout, and
+	// the redelivery must then be stored once too.)
+	if p.Outcome != wxsim.OutcomeDelivered {
 		t.Errorf("prompt gateway: %d attempts, outcome %q", len(p.Attempts), p.Outcome)
 	}
 	if n, _ := db.CountInbound(ctx, rental.ChannelWeChat); n != 2 {
