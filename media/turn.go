@@ -34,6 +34,10 @@ import (
 // public IP and this host's own interface addresses, never to another
 // address. An open relay would let anyone with a room token send UDP from
 // our address to any host, private networks behind us included.
+// Permissions are per address, not port (RFC 8656), so a relay can reach
+// any UDP port on this machine's addresses: run no UDP service on them
+// that should not hear from the internet (a resolver on a private
+// interface), or bind it to loopback, which relays never reach.
 
 // TURNConfig configures StartTURN.
 type TURNConfig struct {
