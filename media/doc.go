@@ -128,7 +128,8 @@
 // Manager.StartRecording records every track of a room, each to its own
 // IVF (VP8) or Ogg (Opus) file, written in encrypted, hashed, chained
 // segments with pause/resume; Stop signs a manifest; VerifyRecording and
-// ExportTrack check and give back the files. The caller supplies the key
+// ExportTrack check and give back the files; RecoverRecording finishes one
+// whose process died, from its journal. The caller supplies the key
 // and stores the chain heads reported by OnSegment. See record.go.
 //
 // # Not here yet
