@@ -398,7 +398,7 @@ var settings = []setting{
 	}},
 	{env: Prefix + "LLM_TIMEOUT", def: "15s", help: "longest a model may take for one whole answer; past it the retrieval answer is sent instead", set: dur(func(c *Config) *time.Duration { return &c.LLM.Timeout }, time.Second)},
 
-	{env: Prefix + "TURN_ADDR", help: "optional UDP address of the embedded TURN server for clients with no direct path to the video rooms (e.g. :3478); unset switches it off", set: setTURNAddr},
+	{env: Prefix + "TURN_ADDR", help: "optional address of the embedded TURN server, UDP and TCP, for clients with no direct path to the video rooms (e.g. :3478); unset switches it off", set: setTURNAddr},
 	{env: Prefix + "TURN_SECRET", secret: true, help: "shared secret of the short-lived TURN credentials (at least 16 characters); also valid for external TURN servers in ICE_SERVERS (coturn use-auth-secret)", set: setTURNSecret},
 	{env: Prefix + "TURN_PUBLIC_IP", help: "the IP address clients reach the TURN server at, announced as the relay address; required unless TURN_ADDR names one", set: setTURNPublicIP},
 	{env: Prefix + "TURN_REALM", def: "tacklegate", help: "TURN realm", set: setTURNRealm},

@@ -70,18 +70,33 @@ func RecordingKey(dataKey []byte) []byte {
 	return k[:]
 }
 
-// MountRecordings mounts the recording routes and marks recordings an
-// earlier process left live as interrupted. The folder is made when the
-// first recording starts.
+// MountRecordings mounts the recording routes, after finishing the
+// recordings an earlier process left live (see recoverLeftovers). The
+// folder is made when the first recording starts.
 func (s *Server) MountRecordings(ctx context.Context, r *Recordings) error {
 	if s.auth == nil {
 		panic("gateway: MountRecordings needs Options.Identity (staff login)")
 	}
+	if r.Logger == nil {
+		r.Logger = s.logger
+	}
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	s.api("POST", "/staff/rooms/:id/recording", staffOnly, r.control)
+	s.api("GET", "/recordings", staffOnly, r.list)
+	s.api("GET", "/recordings/:id", staffOnly, r.get)
+	s.api("GET", "/recordings/:id/download", staffOnly, r.download)
+	return nil
+}
+
+// setup derives the keys and finishes what an earlier process left.
+func (r *Recordings) setup(ctx context.Context) error {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
 	if r.Logger == nil {
-		r.Logger = s.logger
+		r.Logger = slog.New(slog.DiscardHandler)
 	}
 	if len(r.DataKey) != 32 {
 		return rental.Errorf("gateway.MountRecordings", rental.KindInternal, "recordings need the 32-byte data key")
@@ -90,18 +105,7 @@ func (s *Server) MountRecordings(ctx context.Context, r *Recordings) error {
 	r.key = RecordingKey(r.DataKey)
 	r.pub = media.RecordingSigningKey(r.key).Public().(ed25519.PublicKey)
 	r.live = map[int64]*liveRecording{}
-	n, err := r.DB.InterruptRecordings(ctx, r.Now())
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		r.log.Warn("recordings left running by an earlier process marked interrupted", "count", n)
-	}
-	s.api("POST", "/staff/rooms/:id/recording", staffOnly, r.control)
-	s.api("GET", "/recordings", staffOnly, r.list)
-	s.api("GET", "/recordings/:id", staffOnly, r.get)
-	s.api("GET", "/recordings/:id/download", staffOnly, r.download)
-	return nil
+	return r.recoverLeftovers(ctx)
 }
 
 // Close stops every recording in progress and waits until each is
@@ -262,39 +266,76 @@ func (r *Recordings) finishWhenDone(l *liveRecording) {
 		_ = r.DB.FailRecording(ctx, l.row.ID, store.RecordingFailed, err.Error(), r.Now())
 		return
 	}
-	man := fin.Manifest
 	r.mu.Lock()
 	paused := l.pausedMS
 	if !l.pausedAt.IsZero() && l.rec.Paused() {
 		paused += r.Now().Sub(l.pausedAt).Milliseconds()
 	}
 	r.mu.Unlock()
+	r.store(ctx, l.row, fin, paused, "")
+}
+
+// store makes a finished recording's row final: stopped with its
+// manifest and files, the order's evidence chained, the call marked
+// recorded. note, if set, is added to the evidence item's name.
+func (r *Recordings) store(ctx context.Context, row *store.Recording, fin *media.FinishedRecording, paused int64, note string) {
+	man := fin.Manifest
 	done := store.RecordingDone{StoppedAt: man.Stopped, PausedMS: paused, Segments: len(man.Segments), Head: man.Head,
 		ManifestSHA256: fin.ManifestSHA256, Tracks: []store.RecordingTrack{}}
 	for _, t := range man.Tracks {
 		done.SizeBytes += t.Size
 		done.Tracks = append(done.Tracks, store.RecordingTrack{ID: t.ID, Kind: t.Kind, Container: t.Container, Size: t.Size, SHA256: t.SHA256})
 	}
-	if l.row.OrderID != 0 {
+	if row.OrderID != 0 {
 		summary, err := json.Marshal(recordingEvidence{
-			Recording: l.row.ID, Room: man.Room, Folder: l.row.Folder, Started: man.Started, Stopped: man.Stopped,
+			Recording: row.ID, Room: man.Room, Folder: row.Folder, Started: man.Started, Stopped: man.Stopped,
 			ManifestSHA256: fin.ManifestSHA256, Head: man.Head, Segments: len(man.Segments), Gaps: man.Gaps, Tracks: done.Tracks,
 			SigningKey: man.PublicKey,
 		})
 		if err != nil {
-			r.log.Error("cannot describe a recording for the evidence chain", "recording", l.row.ID, "err", err)
+			r.log.Error("cannot describe a recording for the evidence chain", "recording", row.ID, "err", err)
 		} else {
 			done.Evidence = &rental.Evidence{Kind: rental.EvidenceRecording, MediaType: "application/json",
-				Name: fmt.Sprintf("视频录像 %s (%d 个文件)", man.Started.In(rental.Shanghai()).Format("2006-01-02 15:04"), len(done.Tracks)),
-				Ref:  "recording:" + strconv.FormatInt(l.row.ID, 10), Actor: l.row.StartedBy, CreatedAt: r.Now(), Content: summary}
+				Name: fmt.Sprintf("视频录像 %s (%d 个文件)%s", man.Started.In(rental.Shanghai()).Format("2006-01-02 15:04"), len(done.Tracks), note),
+				Ref:  "recording:" + strconv.FormatInt(row.ID, 10), Actor: row.StartedBy, CreatedAt: r.Now(), Content: summary}
 		}
 	}
-	if _, err := r.DB.FinishRecording(ctx, l.row.ID, done); err != nil {
-		r.log.Error("cannot store a finished recording", "recording", l.row.ID, "err", err)
-		_ = r.DB.FailRecording(ctx, l.row.ID, store.RecordingFailed, "finished on disk but not stored: "+err.Error(), r.Now())
+	if _, err := r.DB.FinishRecording(ctx, row.ID, done); err != nil {
+		r.log.Error("cannot store a finished recording", "recording", row.ID, "err", err)
+		_ = r.DB.FailRecording(ctx, row.ID, store.RecordingFailed, "finished on disk but not stored: "+err.Error(), r.Now())
 		return
 	}
-	r.log.Info("recording stored", "recording", l.row.ID, "room", man.Room, "segments", len(man.Segments), "order", l.row.OrderID)
+	r.log.Info("recording stored", "recording", row.ID, "room", man.Room, "segments", len(man.Segments), "order", row.OrderID)
+}
+
+// recoverLeftovers finishes the recordings an earlier process left live
+// (it died, or was killed before its shutdown finished them): each is
+// finished from its journal up to the chain head stored here
+// (media.RecoverRecording) and then stored like any stopped recording,
+// its evidence included. What that process still held in memory, up to
+// one segment per track, is lost. One that cannot be recovered is marked
+// interrupted with the reason; its files stay for inspection.
+func (r *Recordings) recoverLeftovers(ctx context.Context) error {
+	live, err := r.DB.LiveRecordings(ctx)
+	if err != nil {
+		return err
+	}
+	signer := media.RecordingSigningKey(r.key)
+	for i := range live {
+		row := &live[i]
+		fin, err := media.RecoverRecording(filepath.Join(r.Dir, row.Folder), r.key, signer, row.Head)
+		if err != nil {
+			r.log.Error("a recording left by an earlier process cannot be recovered", "recording", row.ID, "err", err)
+			if ferr := r.DB.FailRecording(ctx, row.ID, store.RecordingInterrupted,
+				"the process stopped while recording; not recovered: "+verifyMessage(err), r.Now()); ferr != nil {
+				return ferr
+			}
+			continue
+		}
+		r.log.Warn("recovered a recording left by an earlier process", "recording", row.ID, "segments", len(fin.Manifest.Segments))
+		r.store(ctx, row, fin, row.PausedMS, "，进程中断后恢复 (recovered after a restart)")
+	}
+	return nil
 }
 
 // recordingEvidence is the content of a recording's evidence item: every

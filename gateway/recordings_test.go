@@ -375,3 +375,95 @@ func TestRecordingRoutesAreRoleChecked(t *testing.T) {
 		}
 	}
 }
+
+// A process that dies while recording leaves the row live and the files
+// without a manifest; the next start finishes the recording from its
+// journal up to the head stored here, and chains it into the order.
+func TestRecordingRecoveredAfterACrash(t *testing.T) {
+	e := newRentalEnv(t, storetest.Targets()[0], false)
+	ctx := context.Background()
+	m, err := media.NewManager(media.Config{IncludeLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	key := []byte("0123456789abcdef0123456789abcdef")
+	recs := &Recordings{Manager: m, DB: e.db, Dir: t.TempDir(), DataKey: key, SegmentDuration: 200 * time.Millisecond}
+	if err := e.srv.MountRecordings(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(recs.Close)
+	if _, err := m.OpenRoom("r-crash", media.RoomOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, m, "r-crash", "c-diver")
+	eventually(t, "the customer's two tracks", func() bool {
+		r, ok := m.Room("r-crash")
+		return ok && r.Info().PublishedTracks == 2
+	})
+	o := e.placeOrder(t, e.customerLogin(t, "o-diver"), e.stock(t, "抄网", rental.CategoryRod, 500, 5000, 1), 1, 1)
+	var started recAnswer
+	if st := e.api(t, "POST", "/api/v1/staff/rooms/r-crash/recording", e.staff, map[string]any{"action": "start", "order_id": o.ID}, &started); st != 201 {
+		t.Fatalf("start: %d %+v", st, started.Error)
+	}
+	time.Sleep(800 * time.Millisecond)
+	// Paused, the head stored here stops moving; the crash is the folder
+	// as it is now, in the recordings folder of the next process.
+	var paused recAnswer
+	if st := e.api(t, "POST", "/api/v1/staff/rooms/r-crash/recording", e.staff, map[string]any{"action": "pause"}, &paused); st != 200 || paused.Segments == 0 {
+		t.Fatalf("pause: %d %+v", st, paused)
+	}
+	folders, _ := filepath.Glob(filepath.Join(recs.Dir, "rec-*"))
+	if len(folders) != 1 {
+		t.Fatalf("recording folders %v", folders)
+	}
+	next := t.TempDir()
+	copyTree(t, folders[0], filepath.Join(next, filepath.Base(folders[0])))
+
+	restarted := &Recordings{Manager: m, DB: e.db, Dir: next, DataKey: key}
+	if err := restarted.setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got recAnswer
+	if st := e.api(t, "GET", fmt.Sprintf("/api/v1/recordings/%d", started.ID), e.staff, nil, &got); st != 200 ||
+		got.State != "stopped" || got.Segments != paused.Segments || got.ChainHead != paused.ChainHead || got.EvidenceID == 0 || len(got.Tracks) != 2 {
+		t.Fatalf("after the restart: %d %+v; paused at %d segments, head %s", st, got, paused.Segments, paused.ChainHead)
+	}
+	var ev struct {
+		Verification struct{ OK bool }
+		Items        []struct{ Kind, Name string }
+	}
+	if st := e.api(t, "GET", fmt.Sprintf("/api/v1/orders/%d/evidence", o.ID), e.staff, nil, &ev); st != 200 || !ev.Verification.OK ||
+		len(ev.Items) != 1 || ev.Items[0].Kind != "recording" || !strings.Contains(ev.Items[0].Name, "恢复") {
+		t.Errorf("the order's evidence after recovery: %d %+v", st, ev)
+	}
+	dir := filepath.Join(next, filepath.Base(folders[0]))
+	pub := media.RecordingSigningKey(RecordingKey(key)).Public().(ed25519.PublicKey)
+	if _, err := media.VerifyRecording(dir, media.VerifyOptions{PublicKey: pub, Key: RecordingKey(key), Head: got.ChainHead}); err != nil {
+		t.Errorf("the recovered recording does not verify: %v", err)
+	}
+	if sum, _ := fileSHA256(filepath.Join(dir, "manifest.json")); sum != got.ManifestSHA256 {
+		t.Error("the stored manifest hash is not the recovered manifest's")
+	}
+}
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

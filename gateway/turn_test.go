@@ -53,7 +53,7 @@ func TestRoomAnswersCarryICEServers(t *testing.T) {
 		if len(stun.URLs) != 2 || stun.Username != "" || !strings.HasPrefix(stun.URLs[0], "stun:127.0.0.1:") {
 			t.Errorf("STUN entry = %+v", stun)
 		}
-		if len(relay.URLs) != 1 || !strings.HasPrefix(relay.URLs[0], "turn:127.0.0.1:") || relay.Credential == "" {
+		if len(relay.URLs) != 2 || !strings.HasPrefix(relay.URLs[0], "turn:127.0.0.1:") || !strings.HasSuffix(relay.URLs[1], "?transport=tcp") || relay.Credential == "" {
 			t.Fatalf("TURN entry = %+v", relay)
 		}
 		exp, user, _ := strings.Cut(relay.Username, ":")

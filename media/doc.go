@@ -117,8 +117,8 @@
 //
 // # TURN
 //
-// StartTURN runs an embedded TURN server (pion/turn v5) on one UDP
-// address, for clients with no direct UDP path to the SFU. Its
+// StartTURN runs an embedded TURN server (pion/turn v5) on one address,
+// UDP and TCP, for clients with no direct UDP path to the SFU. Its
 // credentials are the TURN REST scheme, minted per participant by
 // ICEServers.For and checked statelessly, so they expire on their own;
 // its relays reach only this machine. See turn.go.
@@ -128,13 +128,14 @@
 // Manager.StartRecording records every track of a room, each to its own
 // IVF (VP8) or Ogg (Opus) file, written in encrypted, hashed, chained
 // segments with pause/resume; Stop signs a manifest; VerifyRecording and
-// ExportTrack check and give back the files. The caller supplies the key
+// ExportTrack check and give back the files; RecoverRecording finishes one
+// whose process died, from its journal. The caller supplies the key
 // and stores the chain heads reported by OnSegment. See record.go.
 //
 // # Not here yet
 //
-// The H5 page is separate work (issue 8 item 6). TURN is UDP only: no TURN
-// over TCP or TLS on 443 yet, for networks that block UDP altogether.
+// The H5 page is separate work (issue 8 item 6). No TURN over TLS on 443
+// yet (TURN is on UDP and TCP), for networks that let only HTTPS out.
 // Within this package: no bandwidth probing, so a subscriber moved down a
 // layer climbs back only as GCC's estimate creeps up, and on a link it
 // does not fill the estimate overshoots and swings back (measured in

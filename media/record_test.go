@@ -447,3 +447,72 @@ func TestRecordingSimulcastTopLayer(t *testing.T) {
 		t.Errorf("%d frames recorded", frames)
 	}
 }
+
+// A recording whose process died before Stop is finished from its
+// journal: the manifest is written and signed for the sealed segments, up
+// to the head stored as they were sealed, and it verifies and exports.
+func TestRecoverRecording(t *testing.T) {
+	t.Parallel()
+	m := newTestManager(t, nil)
+	a := newClient(t, m, "crash", "alice", clientOptions{audio: true, video: true})
+	a.join()
+	a.startMedia()
+	waitFor(t, 10*time.Second, "alice's tracks", func() bool {
+		r, ok := m.Room("crash")
+		return ok && r.Info().PublishedTracks == 2
+	})
+	var mu sync.Mutex
+	var heads []string
+	dir := t.TempDir()
+	rec, err := m.StartRecording("crash", RecordingOptions{ID: "c1", Dir: dir, Key: recKey, SegmentDuration: 200 * time.Millisecond,
+		OnSegment: func(s SegmentRecord) { mu.Lock(); heads = append(heads, s.Link); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(900 * time.Millisecond)
+	if err := rec.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the folder as it is now, without the manifest Stop writes.
+	crashed := filepath.Join(t.TempDir(), "c1")
+	copyDir(t, filepath.Join(dir, "c1"), crashed)
+	mu.Lock()
+	stored := heads[len(heads)-2] // the database missed the last head
+	n := len(heads)
+	mu.Unlock()
+	signer := RecordingSigningKey(recKey)
+	if _, err := RecoverRecording(crashed, recKey, signer, strings.Repeat("0", 64)); err == nil {
+		t.Error("recovered against a head that is not in the journal")
+	}
+	fin, err := RecoverRecording(crashed, recKey, signer, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := fin.Manifest
+	if len(man.Segments) != n-1 || man.Head != stored || len(man.Tracks) != 2 || len(man.Gaps) != 1 {
+		t.Fatalf("recovered %d segments (head %s), %d tracks, %d gaps; want %d up to the stored head, 2, 1",
+			len(man.Segments), man.Head, len(man.Tracks), len(man.Gaps), n-1)
+	}
+	if _, err := VerifyRecording(crashed, VerifyOptions{PublicKey: signer.Public().(ed25519.PublicKey), Key: recKey, Head: stored}); err != nil {
+		t.Fatalf("the recovered recording does not verify: %v", err)
+	}
+	for _, tr := range man.Tracks {
+		var buf bytes.Buffer
+		if _, err := ExportTrack(crashed, man, recKey, tr.ID, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if hexOf(buf.Bytes()) != tr.SHA256 || (tr.Container != "ivf" && tr.Container != "ogg") {
+			t.Errorf("%s: container %q, hash of the export differs from the manifest", tr.ID, tr.Container)
+		}
+	}
+	// Recovering again only verifies.
+	again, err := RecoverRecording(crashed, recKey, signer, stored)
+	if err != nil || again.ManifestSHA256 != fin.ManifestSHA256 {
+		t.Errorf("second recovery: %v", err)
+	}
+}
+
+func hexOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

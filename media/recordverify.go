@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // segmentMagic starts every stored segment: format version 1, then the
@@ -263,15 +264,23 @@ func readJournal(dir string) (*Manifest, error) {
 		var e struct {
 			Kind    string        `json:"kind"`
 			Segment SegmentRecord `json:"segment"`
+			At      time.Time     `json:"at"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			// A line cut by the crash is the journal's end.
 			break
 		}
-		if e.Kind == "segment" {
+		switch e.Kind {
+		case "segment":
 			man.Segments = append(man.Segments, e.Segment)
 			man.Head = e.Segment.Link
 			man.Room, man.Recording = e.Segment.Room, e.Segment.Recording
+		case "pause":
+			man.Gaps = append(man.Gaps, Gap{Paused: e.At})
+		case "resume":
+			if n := len(man.Gaps); n > 0 {
+				man.Gaps[n-1].Resumed = e.At
+			}
 		}
 	}
 	return man, nil

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/turn/v5"
@@ -19,8 +20,9 @@ import (
 
 // The embedded TURN server (pion/turn v5, the current major) relays media
 // for clients whose network allows no direct UDP path to the SFU: a
-// strict corporate NAT, a hotel Wi-Fi. It listens on one UDP address and
-// hands out relay addresses on the configured public IP.
+// strict corporate NAT, a hotel Wi-Fi. It listens on one address, UDP and
+// TCP (for networks that let no UDP out), and hands out UDP relay
+// addresses on the configured public IP.
 //
 // Credentials are the TURN REST API scheme (draft-uberti-behave-turn-rest,
 // the one coturn's use-auth-secret speaks): username "<expiry unix>:<user>",
@@ -32,6 +34,10 @@ import (
 // public IP and this host's own interface addresses, never to another
 // address. An open relay would let anyone with a room token send UDP from
 // our address to any host, private networks behind us included.
+// Permissions are per address, not port (RFC 8656), so a relay can reach
+// any UDP port on this machine's addresses: run no UDP service on them
+// that should not hear from the internet (a resolver on a private
+// interface), or bind it to loopback, which relays never reach.
 
 // TURNConfig configures StartTURN.
 type TURNConfig struct {
@@ -64,6 +70,8 @@ type TURNServer struct {
 	conn net.PacketConn
 	srv  *turn.Server
 	ip   net.IP
+
+	tcpAllocs atomic.Int64 // allocations made over a TCP connection, ever
 
 	mu        sync.Mutex
 	perUser   map[string]int
@@ -103,9 +111,9 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 	if ip.To4() == nil {
 		network = "udp6"
 	}
-	conn, err := net.ListenPacket(network, cfg.Addr) //nolint:noctx // a listener for the life of the process
+	conn, ln, err := listenTURN(network, cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("media: TURN cannot listen on %s: %w", cfg.Addr, err)
+		return nil, err
 	}
 	t.conn = conn
 
@@ -126,6 +134,9 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 				t.mu.Lock()
 				t.perUser[user]++
 				t.mu.Unlock()
+				if _, ok := src.(*net.TCPAddr); ok {
+					t.tcpAllocs.Add(1)
+				}
 				t.log.Debug("relay allocated", "client", src.String(), "user", user, "relay", relay.String())
 			},
 			OnAllocationDeleted: func(src, _ net.Addr, _, user, _ string) {
@@ -145,24 +156,60 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 			},
 			PermissionHandler: t.permit,
 		}},
+		ListenerConfigs: []turn.ListenerConfig{{
+			Listener: ln,
+			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
+				RelayAddress: ip,
+				Address:      relayBind,
+			},
+			PermissionHandler: t.permit,
+		}},
 	})
 	if err != nil {
 		_ = conn.Close()
+		_ = ln.Close()
 		return nil, fmt.Errorf("media: TURN: %w", err)
 	}
 	t.log.Info("TURN listening", "addr", conn.LocalAddr().String(), "public_ip", ip.String(), "realm", cfg.Realm)
 	return t, nil
 }
 
+// listenTURN opens the UDP socket and, on the same port, the TCP listener
+// for TURN over TCP, for networks that let no UDP out (the relayed media
+// is still UDP on our side). With port 0 the UDP port is picked first; if
+// that port is taken for TCP, it tries another.
+func listenTURN(network, addr string) (net.PacketConn, net.Listener, error) {
+	tcpNetwork := "tcp4"
+	if network == "udp6" {
+		tcpNetwork = "tcp6"
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		conn, err := net.ListenPacket(network, addr) //nolint:noctx // a listener for the life of the process
+		if err != nil {
+			return nil, nil, fmt.Errorf("media: TURN cannot listen on %s: %w", addr, err)
+		}
+		ln, err := net.Listen(tcpNetwork, conn.LocalAddr().String()) //nolint:noctx // as above
+		if err == nil {
+			return conn, ln, nil
+		}
+		_ = conn.Close()
+		if port != "0" || try == 4 {
+			return nil, nil, fmt.Errorf("media: TURN cannot listen on TCP %s: %w", conn.LocalAddr(), err)
+		}
+	}
+}
+
 // Addr is the address the server listens on.
 func (t *TURNServer) Addr() net.Addr { return t.conn.LocalAddr() }
 
 // URLs are the ICE server URLs clients use for this server: STUN (the
-// server answers binding requests too) and TURN over UDP, on the public IP.
+// server answers binding requests too) and TURN over UDP and over TCP, on
+// the public IP.
 func (t *TURNServer) URLs() []string {
 	port := t.conn.LocalAddr().(*net.UDPAddr).Port
 	hp := net.JoinHostPort(t.ip.String(), strconv.Itoa(port))
-	return []string{"stun:" + hp, "turn:" + hp + "?transport=udp"}
+	return []string{"stun:" + hp, "turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
 }
 
 // Allocations is how many relays are open.

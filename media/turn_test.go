@@ -143,8 +143,8 @@ func TestRelayOnlyCallThroughTURN(t *testing.T) {
 	srv := startTestTURN(t, nil)
 	ice := &ICEServers{URLs: srv.URLs(), Secret: turnSecret, TTL: time.Hour}
 	servers := ice.For("alice")
-	if len(servers) != 2 || servers[1].Username == "" {
-		t.Fatalf("ICE servers = %+v, want STUN and TURN with a credential", servers)
+	if len(servers) != 2 || servers[1].Username == "" || len(servers[1].URLs) != 2 {
+		t.Fatalf("ICE servers = %+v, want STUN and TURN (UDP and TCP) with a credential", servers)
 	}
 	m := newTestManager(t, nil)
 	a := newClient(t, m, "relay", "alice", clientOptions{audio: true, video: true, iceServers: servers, relayOnly: true})
@@ -232,4 +232,34 @@ func FuzzValidICEURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_ = ValidICEURL(s) // must not panic
 	})
+}
+
+// A client on a network that lets no UDP out reaches the embedded TURN
+// server over TCP; its media is relayed over UDP on our side.
+func TestRelayOverTCP(t *testing.T) {
+	t.Parallel()
+	srv := startTestTURN(t, nil)
+	var tcpURL string
+	for _, u := range srv.URLs() {
+		if strings.HasSuffix(u, "?transport=tcp") {
+			tcpURL = u
+		}
+	}
+	ice := &ICEServers{URLs: []string{tcpURL}, Secret: turnSecret}
+	m := newTestManager(t, nil)
+	a := newClient(t, m, "tcp", "alice", clientOptions{audio: true, video: true, iceServers: ice.For("alice"), relayOnly: true})
+	b := newClient(t, m, "tcp", "bob", clientOptions{audio: true, video: true})
+	a.join()
+	b.join()
+	a.startMedia()
+	b.startMedia()
+	waitPackets(t, a, "video", 20, 15*time.Second, "bob")
+	waitPackets(t, b, "video", 20, 15*time.Second, "alice")
+	pair, err := selectedPair(a.pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pair.Local.Typ != webrtc.ICECandidateTypeRelay || srv.tcpAllocs.Load() == 0 {
+		t.Errorf("alice's local candidate is %s with %d allocations over TCP, want a relay over TCP", pair.Local.Typ, srv.tcpAllocs.Load())
+	}
 }

@@ -215,13 +215,19 @@ func (db *DB) FailRecording(ctx context.Context, id int64, state, reason string,
 		Updates(map[string]any{"state": state, "error": reason, "stopped_at": at.UTC()}).Error)
 }
 
-// InterruptRecordings marks every recording left live by an earlier
-// process interrupted, at start-up: its segments and journal are on disk
-// and its head here, so it can still be verified. It returns how many.
-func (db *DB) InterruptRecordings(ctx context.Context, at time.Time) (int64, error) {
-	res := db.Gorm.WithContext(ctx).Model(&recordingRow{}).Where("state IN ?", []string{RecordingLive, RecordingPaused}).
-		Updates(map[string]any{"state": RecordingInterrupted, "error": "the process stopped while recording", "stopped_at": at.UTC()})
-	return res.RowsAffected, rentalErr("store.InterruptRecordings", res.Error)
+// LiveRecordings lists the recordings in progress (recording or paused),
+// oldest first: at start-up, the ones an earlier process left behind.
+func (db *DB) LiveRecordings(ctx context.Context) ([]Recording, error) {
+	var rows []recordingRow
+	if err := db.Gorm.WithContext(ctx).Where("state IN ?", []string{RecordingLive, RecordingPaused}).Order("id").
+		Find(&rows).Error; err != nil {
+		return nil, rentalErr("store.LiveRecordings", err)
+	}
+	out := make([]Recording, len(rows))
+	for i, r := range rows {
+		out[i] = r.recording()
+	}
+	return out, nil
 }
 
 // RecordingByID reads one recording.

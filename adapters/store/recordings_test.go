@@ -85,8 +85,11 @@ func TestRecordingsStored(t *testing.T) {
 			if err := db.CreateRecording(ctx, again); err != nil {
 				t.Fatal(err)
 			}
-			if n, err := db.InterruptRecordings(ctx, at); err != nil || n != 1 {
-				t.Errorf("InterruptRecordings = %d, %v", n, err)
+			if live, err := db.LiveRecordings(ctx); err != nil || len(live) != 1 || live[0].ID != again.ID {
+				t.Errorf("LiveRecordings = %+v, %v", live, err)
+			}
+			if err := db.FailRecording(ctx, again.ID, store.RecordingInterrupted, "the process stopped", at); err != nil {
+				t.Fatal(err)
 			}
 
 			list, next, err := db.Recordings(ctx, 0, 0, 1)

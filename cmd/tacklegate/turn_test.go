@@ -56,7 +56,7 @@ func TestServeRunsTURN(t *testing.T) {
 		t.Errorf("STUN URLs = %v", stun)
 	}
 	relay := room.ICEServers[1]
-	if len(relay.URLs) != 1 || !strings.HasPrefix(relay.URLs[0], "turn:127.0.0.1:") || relay.Username == "" || relay.Credential == "" {
+	if len(relay.URLs) != 2 || !strings.HasPrefix(relay.URLs[0], "turn:127.0.0.1:") || relay.Username == "" || relay.Credential == "" {
 		t.Fatalf("TURN entry = %+v", relay)
 	}
 	turnAddr := strings.TrimSuffix(strings.TrimPrefix(relay.URLs[0], "turn:"), "?transport=udp")
