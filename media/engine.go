@@ -94,9 +94,14 @@ func newAPI(cfg *Config, o apiOptions) (*webrtc.API, error) {
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, reg); err != nil {
 		return nil, err
 	}
+	// The responder keeps each forwarded stream's last packets for
+	// retransmission. pion's default (1024 packets) is 20 s of 360p video
+	// and about 1.2 MiB per stream once full — most of a participant's
+	// memory. 256 packets still cover 5 s at 360p and over a second at
+	// 720p/2 Mbit/s, far beyond any round trip a NACK can repair in time.
 	if err := webrtc.ConfigureNackWithOptions(me, reg,
 		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)},
-		nack.WithResponderLoggerFactory(logs)); err != nil {
+		nack.WithResponderLoggerFactory(logs), nack.ResponderSize(nackHistory)); err != nil {
 		return nil, err
 	}
 	if err := webrtc.ConfigureRTCPReportsWithOptions(reg,
@@ -172,3 +177,7 @@ func (p pionLogger) Error(msg string)         { p.logf(slog.LevelWarn, "%s", msg
 func (p pionLogger) Errorf(f string, a ...any) {
 	p.logf(slog.LevelWarn, f, a...)
 }
+
+// nackHistory is how many packets per stream the SFU keeps for
+// retransmission (a power of two, as pion requires).
+const nackHistory = 256
