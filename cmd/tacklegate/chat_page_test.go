@@ -23,18 +23,7 @@ func TestCustomerChatTabInDemo(t *testing.T) {
 	}
 	r := start(t, map[string]string{"TACKLEGATE_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "demo.db")}, "demo")
 	ctx := browsertest.New(t, browsertest.Options{Timeout: 2 * time.Minute})
-	waitFor := func(what, cond string) {
-		t.Helper()
-		var err error
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			var ok bool
-			if ok, err = browsertest.Eval[bool](ctx, cond); err == nil && ok {
-				return
-			}
-		}
-		body, _ := browsertest.Eval[string](ctx, `location.href + "\n" + document.body.innerText`)
-		t.Fatalf("waiting for %s (last error %v)\npage:\n%s", what, err, body)
-	}
+	waitFor := func(what, cond string) { t.Helper(); pageWait(t, ctx, what, cond) }
 	const question = "鱼竿的第三节拔不出来了，怎么办？"
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/"), chromedp.WaitVisible("#login-sim"), chromedp.Click("#login-sim"),
 		chromedp.WaitVisible(`#tabs [data-tab="chat"]`), chromedp.Click(`#tabs [data-tab="chat"]`),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,20 +22,7 @@ func TestStaffConsoleSignsInThroughSimulatedWeCom(t *testing.T) {
 	}
 	r := start(t, map[string]string{"TACKLEGATE_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "demo.db")}, "demo")
 	ctx := browsertest.New(t, browsertest.Options{Timeout: 90 * time.Second})
-	waitFor := func(what, cond string) {
-		t.Helper()
-		// Evaluated afresh each time: the page navigates away in between,
-		// which ends any one poll.
-		var err error
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			var ok bool
-			if ok, err = browsertest.Eval[bool](ctx, cond); err == nil && ok {
-				return
-			}
-		}
-		body, _ := browsertest.Eval[string](ctx, `location.href + "\n" + document.body.innerText`)
-		t.Fatalf("waiting for %s (last error %v)\npage:\n%s", what, err, body)
-	}
+	waitFor := func(what, cond string) { t.Helper(); pageWait(t, ctx, what, cond) }
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/staff")); err != nil {
 		t.Fatal(err)
 	}
@@ -55,4 +43,20 @@ func TestStaffConsoleSignsInThroughSimulatedWeCom(t *testing.T) {
 	if href, _ := browsertest.Eval[string](ctx, `location.href`); strings.Contains(href, "code=") {
 		t.Errorf("the code stayed in the address: %s", href)
 	}
+}
+
+// pageWait polls a JavaScript condition in the browser until it holds,
+// evaluating it afresh each time (a navigation in between ends any one
+// poll); on timeout it fails with the page's address and text.
+func pageWait(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var ok bool
+		if ok, err = browsertest.Eval[bool](ctx, cond); err == nil && ok {
+			return
+		}
+	}
+	body, _ := browsertest.Eval[string](ctx, `location.href + "\n" + document.body.innerText`)
+	t.Fatalf("waiting for %s (last error %v)\npage:\n%s", what, err, body)
 }
