@@ -93,4 +93,32 @@ func TestCustomerChatTabInDemo(t *testing.T) {
 	if got, _ := browsertest.Eval[string](ctx, `document.querySelector("#view-chat .tgchat-list").textContent`); strings.Count(got, question) != 1 {
 		t.Errorf("the customer's message shows %d times:\n%s", strings.Count(got, question), got)
 	}
+
+	// The customer also asks for a video call (nobody answers it yet); the
+	// owner's KPIs count the conversation, its messages, the first response
+	// and the call.
+	custTok, err := browsertest.Eval[string](ctx, `JSON.parse(sessionStorage.getItem("tg.customer")).access_token`)
+	if err != nil || custTok == "" {
+		t.Fatalf("the page's customer session: %q %v", custTok, err)
+	}
+	var call map[string]any
+	if st := callAPI(t, "POST", r.base+"/api/v1/calls", custTok, map[string]string{"kind": "video", "purpose": "guidance"}, &call); st != 200 {
+		t.Fatalf("start a call: %d %v", st, call)
+	}
+	var kpis struct {
+		Calls struct {
+			Started int `json:"started"`
+		} `json:"calls"`
+		Conversations struct {
+			Opened    int `json:"opened"`
+			Responded int `json:"responded"`
+			Messages  int `json:"messages"`
+		} `json:"conversations"`
+	}
+	if st := callAPI(t, "GET", r.base+"/api/v1/owner/kpis", ownerToken(t, r), nil, &kpis); st != 200 {
+		t.Fatalf("owner KPIs: %d", st)
+	}
+	if kpis.Calls.Started != 1 || kpis.Conversations.Opened != 1 || kpis.Conversations.Responded != 1 || kpis.Conversations.Messages < 2 {
+		t.Errorf("owner KPIs after one chat and one call: %+v", kpis)
+	}
 }

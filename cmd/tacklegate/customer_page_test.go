@@ -232,6 +232,25 @@ func TestCustomerPageBooksAndPaysInDemo(t *testing.T) {
 	if b := img.Bounds(); b.Dx() < 300 || b.Dy() < 500 || len(shot) < 10_000 {
 		t.Errorf("screenshot %s is %dx%d, %d bytes: too small to show the page", file, b.Dx(), b.Dy(), len(shot))
 	}
+
+	// The owner's KPIs count what just happened: one order paid, its rent as
+	// revenue, its deposit taken and given back.
+	var kpis struct {
+		Rental struct {
+			All struct {
+				Orders           int   `json:"orders"`
+				Revenue          int64 `json:"revenue"`
+				Deposits         int64 `json:"deposits"`
+				DepositsRefunded int64 `json:"deposits_refunded"`
+			} `json:"all"`
+		} `json:"rental"`
+	}
+	if st := callAPI(t, "GET", r.base+"/api/v1/owner/kpis", ownerToken(t, r), nil, &kpis); st != 200 {
+		t.Fatalf("owner KPIs: %d", st)
+	}
+	if k := kpis.Rental.All; k.Orders != 1 || k.Revenue != 2*rod.PricePerDay || k.Deposits != rod.Deposit || k.DepositsRefunded != rod.Deposit {
+		t.Errorf("owner KPIs after one rental: %+v (rent %d, deposit %d)", k, 2*rod.PricePerDay, rod.Deposit)
+	}
 }
 
 // yuan is tg.yuan: fen → "¥12.50".

@@ -15,6 +15,7 @@ import (
 	"github.com/tacklegate/tacklegate/adapters/store"
 	"github.com/tacklegate/tacklegate/config"
 	"github.com/tacklegate/tacklegate/gateway"
+	"github.com/tacklegate/tacklegate/rental"
 )
 
 // demoDefaults are what demo sets where the user has set nothing: SQLite
@@ -103,7 +104,7 @@ func printDemoBanner(e env, cfg config.Config, db *store.DB, w *simWorld) {
 	fmt.Fprintln(out, "tacklegate demo is running (Ctrl+C stops it)")
 	fmt.Fprintf(out, "  simulator   %s/sim   (play the customer in WeChat and the staff member in WeCom)\n", w.url)
 	fmt.Fprintf(out, "  customer    %s/   (the mini-program's pages in a browser: 模拟微信登录, pay in the simulator)\n", public)
-	fmt.Fprintf(out, "  members     %d imported (e.g. 张伟 138 0013 8001, gold): prove that phone as a customer to land in the account\n", len(demoMembers))
+	fmt.Fprintf(out, "  members     %d imported (e.g. 张伟 138 0013 8001, gold): prove that phone as a customer to land in the account\n", demoMemberCount)
 	fmt.Fprintf(out, "  staff       %s/staff   (laowang 老王, xiaoli 小李, ahua 阿华: 用企业微信账号登录, then pick one in the simulated WeCom)\n", public)
 	fmt.Fprintf(out, "  owner       %s/owner   (KPIs, feature flags, quick help, knowledge base)\n", public)
 	fmt.Fprintf(out, "  health      %s/healthz\n", public)
@@ -163,6 +164,37 @@ func seedDemo(ctx context.Context, db *store.DB) error {
 	for i := range rows {
 		rows[i].JoinedAt = joined.AddDate(0, i, 0)
 	}
+	rows = append(rows, demoMemberBook(demoMemberCount-len(rows), len(rows)+2, joined)...)
 	_, err := db.ImportMembers(ctx, rows, nil)
 	return err
+}
+
+// demoMemberCount is how many members the demo shop has: a small shop's
+// card file, enough that a feature rolled out to 10 % reaches a visible
+// handful of them.
+const demoMemberCount = 300
+
+// demoMemberBook makes the rest of the demo's members, the same on every
+// start (an import is an upsert by member number): names from common
+// surnames and given names, phones in a block of their own, tiers about
+// 70 % regular, 20 % silver, 10 % gold.
+func demoMemberBook(n, firstLine int, joined time.Time) []store.MemberImport {
+	surnames := []rune("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗")
+	given := []string{"伟", "芳", "敏", "静", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超", "秀英", "建国", "海燕", "志强", "丽娟", "春生", "国华"}
+	out := make([]store.MemberImport, n)
+	for i := range out {
+		no := firstLine - 1 + i // YJ0006 onwards
+		tier, points := "regular", (i*37)%400
+		switch {
+		case i%10 == 3:
+			tier, points = "gold", 1500+(i*53)%4000
+		case i%5 == 1:
+			tier, points = "silver", 400+(i*29)%1200
+		}
+		out[i] = store.MemberImport{Line: firstLine + i, MemberNo: fmt.Sprintf("YJ%04d", no),
+			Name:  string(surnames[(i*7)%len(surnames)]) + given[(i*11)%len(given)],
+			Phone: fmt.Sprintf("86139%08d", 20000000+no), Tier: rental.Tier(tier), Points: int64(points),
+			JoinedAt: joined.AddDate(0, 0, 3*(i+5))}
+	}
+	return out
 }
