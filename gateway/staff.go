@@ -141,26 +141,23 @@ func (h *staffHandlers) reply(c *fiber.Ctx) error {
 
 // take: POST /staff/conversations/:id/take.
 func (h *staffHandlers) take(c *fiber.Ctx) error {
-	conv, err := h.live(c, "staff.take")
-	if err != nil {
-		return err
-	}
-	err = h.b.Console(c.UserContext(), caller(c).Subject, func(t *btx, sm store.StaffMember) error { return t.take(sm, conv.ID) })
-	if err != nil {
-		return err
-	}
-	h.seen(c)
-	return h.answer(c, conv.ID, nil)
+	return h.act(c, "staff.take", func(t *btx, sm store.StaffMember, id rental.ConversationID) error { return t.take(sm, id) })
 }
 
 // close: POST /staff/conversations/:id/close — resolves it and asks the
 // customer for a rating.
 func (h *staffHandlers) close(c *fiber.Ctx) error {
-	conv, err := h.live(c, "staff.close")
+	return h.act(c, "staff.close", func(t *btx, sm store.StaffMember, id rental.ConversationID) error { return t.closeConversation(sm, id) })
+}
+
+// act runs one console action on the route's live conversation, as the
+// WeCom command would, and answers with the conversation after it.
+func (h *staffHandlers) act(c *fiber.Ctx, op string, do func(*btx, store.StaffMember, rental.ConversationID) error) error {
+	conv, err := h.live(c, op)
 	if err != nil {
 		return err
 	}
-	err = h.b.Console(c.UserContext(), caller(c).Subject, func(t *btx, sm store.StaffMember) error { return t.closeConversation(sm, conv.ID) })
+	err = h.b.Console(c.UserContext(), caller(c).Subject, func(t *btx, sm store.StaffMember) error { return do(t, sm, conv.ID) })
 	if err != nil {
 		return err
 	}
