@@ -234,7 +234,13 @@ func (h *bridgeHandlers) media(c *fiber.Ctx) error {
 	if err != nil || seq <= 0 {
 		return rental.Errorf("bridge.media", rental.KindInvalid, "消息序号无效 (bad seq)")
 	}
-	data, ct, err := h.b.db.ChatMedia(c.UserContext(), id, seq)
+	return sendChatMedia(c, h.b.db, id, seq)
+}
+
+// sendChatMedia answers with a message's media, opened from its seal: for
+// staff and for the customer's own chat alike.
+func sendChatMedia(c *fiber.Ctx, db *store.DB, id rental.ConversationID, seq int) error {
+	data, ct, err := db.ChatMedia(c.UserContext(), id, seq)
 	if err != nil {
 		return err
 	}
@@ -248,7 +254,7 @@ func (h *bridgeHandlers) media(c *fiber.Ctx) error {
 
 // export: GET /api/v1/owner/conversations/:id/export — the transcript as
 // evidence: every message with its media (base64), hashes and chain links,
-// and whether the chain verifies. A printable HTML page comes later.
+// and whether the chain verifies (the printable page is transcript).
 func (h *bridgeHandlers) export(c *fiber.Ctx) error {
 	id, err := h.conversationParam(c)
 	if err != nil {

@@ -468,16 +468,7 @@ func (h *chatHandlers) media(c *fiber.Ctx) error {
 	if len(page) != 1 || page[0].Seq != seq || page[0].Direction == rental.ChatNote {
 		return rental.Errorf(op, rental.KindNotFound, "没有这条消息 (no such message)")
 	}
-	data, ct, err := h.b.db.ChatMedia(c.UserContext(), conv.ID, seq)
-	if err != nil {
-		return err
-	}
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
-	c.Set(fiber.HeaderContentType, ct)
-	c.Set(fiber.HeaderCacheControl, "private, max-age=3600")
-	return c.Send(data)
+	return sendChatMedia(c, h.b.db, conv.ID, seq)
 }
 
 // rate: POST /api/v1/chat/rating {score, conversation} — rates a resolved
