@@ -48,7 +48,13 @@ func (b *Bridge) call(ctx context.Context) (context.Context, context.CancelFunc)
 
 // lease takes a conversation's side for one flush.
 func (b *Bridge) lease(ctx context.Context, conv rental.ConversationID, side string) (release func(), err error) {
-	ok, err := b.db.LeaseConversation(ctx, conv, side, time.Now().Add(bridgeFlushLease))
+	// Taken even while a shutdown cancels ctx: a cancellation racing the
+	// UPDATE could leave the lease taken in the database with an error
+	// here, and so never released — the conversation stuck until the
+	// lease expires (seen on PostgreSQL when the worker stops mid-backlog).
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	ok, err := b.db.LeaseConversation(lctx, conv, side, time.Now().Add(bridgeFlushLease))
 	if err != nil {
 		return nil, err
 	}
