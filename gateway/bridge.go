@@ -277,10 +277,13 @@ type BridgeOptions struct {
 
 	// AssistantFor, when set, says whether the assistant may answer this
 	// member at all (the "assistant" feature flag; AssistantGate.Serves).
-	AssistantFor func(m rental.MemberID) bool
-	// Hours, when set, are the shop's opening hours for the assistant's
-	// policy: out of hours it answers first (AssistantGate.Hours).
-	Hours func() rental.OpeningHours
+	// It is called inside the processing transaction, so it must not
+	// touch the database.
+	AssistantFor func(m rental.Member) bool
+	// ShopHours, when true, gives the assistant's policy the shop's
+	// opening hours (read in the processing transaction): out of hours it
+	// answers first.
+	ShopHours bool
 }
 
 // Bridge is the message bridge: the processor of stored callbacks (Run) and

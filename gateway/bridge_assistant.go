@@ -64,16 +64,26 @@ func (t *btx) assistantTakes(conv *rental.Conversation, cm *rental.ChatMessage) 
 	default:
 		return nil, nil // voice, pages, media that could not be had: people
 	}
-	if f := t.b.opts.AssistantFor; f != nil && !f(conv.MemberID) {
-		return nil, nil // the assistant flag is off for this member
+	if f := t.b.opts.AssistantFor; f != nil {
+		m, err := t.Member(conv.MemberID)
+		if err != nil {
+			return nil, err
+		}
+		if !f(m) {
+			return nil, nil // the assistant flag is off for this member
+		}
 	}
 	loads, err := t.StaffLoads()
 	if err != nil {
 		return nil, err
 	}
 	var pr assistant.Presence
-	if h := t.b.opts.Hours; h != nil {
-		pr.Hours = h()
+	if t.b.opts.ShopHours {
+		set, err := t.ShopSettings()
+		if err != nil {
+			return nil, err
+		}
+		pr.Hours = set.Hours
 	}
 	for _, l := range loads {
 		if !l.OnDuty {

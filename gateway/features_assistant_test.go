@@ -20,8 +20,8 @@ func withAssistantGate(mode assistant.Mode, gate **AssistantGate, features **Fea
 		if err != nil {
 			panic(err)
 		}
-		g := &AssistantGate{DB: o.DB, Features: f}
-		o.AssistantFor, o.Hours = g.Serves, g.Hours
+		g := &AssistantGate{Features: f}
+		o.AssistantFor, o.ShopHours = g.Serves, true
 		*gate, *features = g, f
 	}
 }
@@ -44,8 +44,8 @@ func TestAssistantOutOfHours(t *testing.T) {
 	if err := e.db.SaveShopSettings(ctx, set); err != nil {
 		t.Fatal(err)
 	}
-	if gate.Hours().IsOpen(now) {
-		t.Fatalf("the gate reads the shop as open at %v", now)
+	if set.Hours.IsOpen(now) {
+		t.Fatalf("the shop's hours %v are open at %v", set.Hours, now)
 	}
 
 	const openID = "o-night"
@@ -93,7 +93,13 @@ func TestAssistantFlag(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !gate.Serves(member) || gate.Serves(member+1) {
+	m, err := e.db.Member(ctx, member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := m
+	other.ID++
+	if !gate.Serves(m) || gate.Serves(other) {
 		t.Fatal("the gate disagrees with the allow list")
 	}
 	e.customer(openID, "押金什么时候退")

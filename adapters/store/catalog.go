@@ -287,9 +287,18 @@ func (db *DB) Units(ctx context.Context, item rental.ItemID) ([]rental.Unit, err
 
 // ShopSettings returns the saved settings or the defaults.
 func (db *DB) ShopSettings(ctx context.Context) (rental.ShopSettings, error) {
+	return shopSettingsOn(db.Gorm.WithContext(ctx))
+}
+
+// ShopSettings reads the shop's settings inside the bridge's transaction
+// (a read on another connection could wait for one while this transaction
+// holds the write lock and the pool's other connections wait for it).
+func (tx *BridgeTx) ShopSettings() (rental.ShopSettings, error) { return shopSettingsOn(tx.g) }
+
+func shopSettingsOn(g *gorm.DB) (rental.ShopSettings, error) {
 	const op = "store.ShopSettings"
 	var row shopSettingsRow
-	err := db.Gorm.WithContext(ctx).Where("id = 1").Take(&row).Error
+	err := g.Where("id = 1").Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return rental.DefaultShopSettings(), nil
 	}

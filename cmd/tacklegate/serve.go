@@ -463,7 +463,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	if a.wechat != nil && a.wecom != nil {
 		var err error
 		if a.bridge, err = gateway.NewBridge(a.withChat(cfg, gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now,
-			Assistant: a.desk, Video: a.callsVideo(), AssistantFor: a.assistantGate(logger).Serves, Hours: a.assistantGate(logger).Hours})); err != nil {
+			Assistant: a.desk, Video: a.callsVideo(), AssistantFor: a.assistantGate(logger).Serves, ShopHours: true})); err != nil {
 			logger.Error("the message bridge cannot start", "error", err)
 		} else {
 			maps.Copy(handlers, a.bridge.Handlers())
@@ -625,7 +625,7 @@ func cmdMigrate(ctx context.Context, e env, args []string) int {
 // opening hours; one per app, so the hours cache is shared.
 func (a *app) assistantGate(logger *slog.Logger) *gateway.AssistantGate {
 	if a.gate == nil {
-		a.gate = &gateway.AssistantGate{DB: a.db, Features: a.features, Logger: logger}
+		a.gate = &gateway.AssistantGate{Features: a.features}
 	}
 	return a.gate
 }
