@@ -344,7 +344,6 @@ type app struct {
 
 	// features are the feature flags (set by serve before startWorkers).
 	features *gateway.Features
-	gate     *gateway.AssistantGate
 }
 
 // featureGuardEvery is how often the feature flags' guard rails judge the
@@ -463,7 +462,7 @@ func (a *app) startWorkers(ctx context.Context, cfg config.Config, logger *slog.
 	if a.wechat != nil && a.wecom != nil {
 		var err error
 		if a.bridge, err = gateway.NewBridge(a.withChat(cfg, gateway.BridgeOptions{DB: a.db, WeChat: a.wechat, WeCom: a.wecom, Logger: logger, Now: a.now,
-			Assistant: a.desk, Video: a.callsVideo(), AssistantFor: a.assistantGate(logger).Serves, ShopHours: true})); err != nil {
+			Assistant: a.desk, Video: a.callsVideo(), AssistantFor: (&gateway.AssistantGate{Features: a.features}).Serves, ShopHours: true})); err != nil {
 			logger.Error("the message bridge cannot start", "error", err)
 		} else {
 			maps.Copy(handlers, a.bridge.Handlers())
@@ -619,13 +618,4 @@ func cmdMigrate(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stdout, "%-8d %-8s %-28s %s\n", m.Version, state, at, m.Name)
 	}
 	return exitOK
-}
-
-// assistantGate is the bridge's view of the "assistant" flag and the shop's
-// opening hours; one per app, so the hours cache is shared.
-func (a *app) assistantGate(logger *slog.Logger) *gateway.AssistantGate {
-	if a.gate == nil {
-		a.gate = &gateway.AssistantGate{Features: a.features}
-	}
-	return a.gate
 }
