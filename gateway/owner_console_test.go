@@ -149,7 +149,14 @@ func TestOwnerConsoleInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(`#pctv-video_help`)); err != nil {
 		t.Fatal(err)
 	}
-	shown, err := browsertest.Eval[string](ctx, `document.getElementById("audit").textContent`)
+	// The page reloads its audit list after the save answers: wait for it.
+	var shown string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		shown, err = browsertest.Eval[string](ctx, `document.getElementById("audit").textContent`)
+		if (err == nil && bytes.Contains([]byte(shown), []byte("100% → 10%"))) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || !bytes.Contains([]byte(shown), []byte("100% → 10%")) {
 		t.Errorf("audit on the page: %q %v", shown, err)
 	}
