@@ -144,30 +144,14 @@ type itemInput struct {
 }
 
 func (in itemInput) apply(it *rental.Item) {
-	if in.Category != nil {
-		it.Category = *in.Category
-	}
-	if in.Name != nil {
-		it.Name = *in.Name
-	}
-	if in.Description != nil {
-		it.Description = *in.Description
-	}
-	if in.Tags != nil {
-		it.Tags = *in.Tags
-	}
-	if in.PricePerDay != nil {
-		it.PricePerDay = *in.PricePerDay
-	}
-	if in.Deposit != nil {
-		it.Deposit = *in.Deposit
-	}
-	if in.Photos != nil {
-		it.Photos = *in.Photos
-	}
-	if in.Active != nil {
-		it.Active = *in.Active
-	}
+	patch(&it.Category, in.Category)
+	patch(&it.Name, in.Name)
+	patch(&it.Description, in.Description)
+	patch(&it.Tags, in.Tags)
+	patch(&it.PricePerDay, in.PricePerDay)
+	patch(&it.Deposit, in.Deposit)
+	patch(&it.Photos, in.Photos)
+	patch(&it.Active, in.Active)
 }
 
 func (h *rentalHandlers) createItem(c *fiber.Ctx) error {
@@ -261,18 +245,10 @@ type unitInput struct {
 }
 
 func (in unitInput) apply(u *rental.Unit) {
-	if in.Serial != nil {
-		u.Serial = *in.Serial
-	}
-	if in.Condition != nil {
-		u.Condition = *in.Condition
-	}
-	if in.Status != nil {
-		u.Status = *in.Status
-	}
-	if in.Notes != nil {
-		u.Notes = *in.Notes
-	}
+	patch(&u.Serial, in.Serial)
+	patch(&u.Condition, in.Condition)
+	patch(&u.Status, in.Status)
+	patch(&u.Notes, in.Notes)
 }
 
 func (h *rentalHandlers) createUnit(c *fiber.Ctx) error {
@@ -387,4 +363,12 @@ func (h *rentalHandlers) putSettings(c *fiber.Ctx) error {
 	}
 	h.r.log.Info("shop settings changed", "by", caller(c).Subject)
 	return c.JSON(fiber.Map{"settings": viewSettings(saved)})
+}
+
+// patch sets *dst to *v when the request sent the field (v not nil): the
+// owner's edits change only what they send.
+func patch[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }
